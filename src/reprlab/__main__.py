@@ -1,0 +1,5 @@
+import sys
+
+from reprlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,20 @@
+"""Evaluation shared by all methods: accuracy, adversarial robustness, OOD detection, FD."""
+
+from reprlab.eval.classification import accuracy, predict_logits
+from reprlab.eval.generative import frechet_distance, psnr
+from reprlab.eval.ood import auroc, fpr_at_tpr, max_softmax_score, ood_metrics
+from reprlab.eval.robustness import fgsm, pgd, robust_accuracy
+
+__all__ = [
+    "accuracy",
+    "predict_logits",
+    "fgsm",
+    "pgd",
+    "robust_accuracy",
+    "auroc",
+    "fpr_at_tpr",
+    "max_softmax_score",
+    "ood_metrics",
+    "frechet_distance",
+    "psnr",
+]

@@ -1,0 +1,37 @@
+"""Sample-quality figures: Fréchet distance between feature sets, PSNR."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import linalg
+
+__all__ = ["frechet_distance", "psnr"]
+
+
+def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (the FID formula).
+
+    ``‖μa − μb‖² + tr(Σa + Σb − 2(ΣaΣb)^{1/2})``. With Inception features this is FID;
+    reprlab uses the penultimate features of a classifier trained on the same data.
+    """
+    a = np.asarray(torch.as_tensor(features_a).double().cpu())
+    b = np.asarray(torch.as_tensor(features_b).double().cpu())
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"features must be (N, D) with equal D, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if not np.isfinite(covmean).all():  # near-singular product: regularise, as pytorch-fid
+        offset = np.eye(a.shape[1]) * 1e-6
+        covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    covmean = covmean.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+def psnr(estimate: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB, averaged over the batch's images."""
+    if estimate.shape != target.shape:
+        raise ValueError(f"shapes differ: {tuple(estimate.shape)} vs {tuple(target.shape)}")
+    mse = (estimate - target).pow(2).flatten(1).mean(1).clamp_min(1e-12)
+    return float((10 * torch.log10(data_range**2 / mse)).mean())

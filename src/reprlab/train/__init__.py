@@ -1,0 +1,11 @@
+"""The training loop every supervised reprlab method uses."""
+
+from reprlab.train.loop import (
+    History,
+    classification_step,
+    distributed_context,
+    fit,
+    is_main_process,
+)
+
+__all__ = ["History", "classification_step", "distributed_context", "fit", "is_main_process"]

@@ -1,0 +1,239 @@
+"""One seeded, checkpointed, resumable training loop that also runs under ``torchrun``.
+
+Determinism: the shuffle of epoch ``e`` is drawn from a generator seeded with ``seed + e``
+(or by ``DistributedSampler`` with the same rule), and the global torch RNG state (dropout,
+noise draws) is saved in every checkpoint. A run resumed from epoch ``k`` therefore ends with
+the same weights as one that never stopped.
+
+Distributed: when launched by ``torchrun`` (``WORLD_SIZE > 1``) the loop initialises a gloo
+process group (CPU), wraps the model in ``DistributedDataParallel`` and shards each epoch with
+``DistributedSampler``. Only rank 0 writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from reprlab.data import make_loader
+from reprlab.utils import progress_bar
+
+__all__ = ["History", "fit", "classification_step", "distributed_context", "is_main_process"]
+
+StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics: ``rows[e]`` is a dict of the metrics logged in epoch ``e``."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [r[key] for r in self.rows if key in r]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def last(self) -> dict[str, float]:
+        return self.rows[-1] if self.rows else {}
+
+
+def classification_step(model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy on ``(x, y)``; logs the loss and the batch accuracy."""
+    x, y = batch
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    acc = (logits.argmax(-1) == y).float().mean().item()
+    return loss, {"loss": loss.item(), "acc": acc}
+
+
+def is_main_process() -> bool:
+    """True on rank 0 or outside ``torch.distributed``."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+@contextlib.contextmanager
+def distributed_context() -> Iterator[bool]:
+    """Initialise a gloo process group when launched by ``torchrun``; yield whether it did.
+
+    Outside ``torchrun`` (no ``WORLD_SIZE`` or ``WORLD_SIZE == 1``) it does nothing.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    started = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+        started = True
+    try:
+        yield world > 1
+    finally:
+        if started:
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def fit(
+    model: nn.Module,
+    train_data: Dataset | DataLoader,
+    *,
+    epochs: int,
+    optimizer: torch.optim.Optimizer | Callable[[Any], torch.optim.Optimizer] | None = None,
+    step_fn: StepFn = classification_step,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
+    scheduler: Any = None,
+    max_grad_norm: float | None = None,
+    after_backward: Callable[[nn.Module, dict[str, float]], None] | None = None,
+    on_epoch_end: Callable[[int, nn.Module], dict[str, float]] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    max_steps_per_epoch: int | None = None,
+    progress: bool | None = None,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` and return its per-epoch :class:`History`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module. Under ``torchrun`` it is wrapped in DDP for the duration of training.
+    train_data : Dataset or DataLoader
+        A Dataset is batched here (seeded shuffle, ``DistributedSampler`` under torchrun).
+        A DataLoader is used as given (its own sampler decides the order).
+    epochs : int
+        Total epochs; with ``resume`` the loop continues from the last checkpoint up to this.
+    optimizer : Optimizer or callable, optional
+        An optimizer over ``model``'s parameters, or a factory ``params -> Optimizer``.
+        Default: ``Adam(lr=lr)``.
+    step_fn : callable
+        ``step_fn(model, batch) -> (loss, metrics)``; default :func:`classification_step`.
+    regularizer : callable, optional
+        ``regularizer(model) -> scalar`` added to the loss each step (e.g. an orthogonality
+        penalty); it receives the unwrapped module.
+    scheduler : optional
+        An LR scheduler (or a factory ``optimizer -> scheduler``) stepped once per epoch.
+    after_backward : callable, optional
+        ``after_backward(model, metrics)`` runs after ``backward()``, before the optimizer
+        step, so gradient diagnostics can be logged into ``metrics``.
+    on_epoch_end : callable, optional
+        ``on_epoch_end(epoch, model) -> dict`` adds evaluation metrics to the epoch's row.
+    checkpoint_dir : path, optional
+        Where ``last.pt`` is written after every epoch.
+    resume : bool
+        Continue from ``checkpoint_dir/last.pt`` when it exists.
+
+    Returns
+    -------
+    History
+        One row per epoch with the mean of every step metric plus ``on_epoch_end`` metrics.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir")
+    distributed = dist.is_available() and dist.is_initialized()
+    if isinstance(optimizer, torch.optim.Optimizer):
+        opt = optimizer
+    elif optimizer is None:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        opt = optimizer(model.parameters())
+    sched = scheduler(opt) if callable(scheduler) and not hasattr(scheduler, "step") else scheduler
+
+    if isinstance(train_data, DataLoader):
+        loader = train_data
+    else:
+        loader = make_loader(train_data, batch_size, shuffle=True, seed=seed,
+                             distributed=distributed)
+
+    history = History()
+    start_epoch = 0
+    ckpt_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+    if ckpt_path is not None and resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state.get("scheduler") is not None:
+            sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history = History(state["history"])
+        start_epoch = state["epoch"] + 1
+
+    net: nn.Module = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(model)
+
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        elif loader.generator is not None and not isinstance(train_data, DataLoader):
+            loader.generator.manual_seed(seed + epoch)
+        sums: dict[str, float] = {}
+        steps = 0
+        bar = progress_bar(loader, enabled=progress and is_main_process() if progress is not None
+                           else None, desc=f"{desc} {epoch + 1}/{epochs}")
+        for batch in bar:
+            loss, metrics = step_fn(net, batch)
+            if regularizer is not None:
+                reg = regularizer(model)
+                loss = loss + reg
+                metrics["reg"] = float(reg.detach())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {epoch}, step {steps}; lower the "
+                    "learning rate or check the inputs for NaNs")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if max_grad_norm is not None:
+                metrics["grad_norm"] = float(
+                    nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
+            if after_backward is not None:
+                after_backward(model, metrics)
+            opt.step()
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            steps += 1
+            if hasattr(bar, "set_postfix") and steps % 10 == 0:
+                bar.set_postfix(loss=f"{metrics.get('loss', float(loss)):.4f}")
+            if max_steps_per_epoch is not None and steps >= max_steps_per_epoch:
+                break
+        if sched is not None:
+            sched.step()
+        row = {k: v / max(steps, 1) for k, v in sums.items()}
+        row["epoch"] = epoch
+        if on_epoch_end is not None:
+            model.eval()
+            with torch.no_grad():
+                row.update(on_epoch_end(epoch, model) or {})
+        history.rows.append(row)
+        if ckpt_path is not None and is_main_process():
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            _save_atomic({
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "rng": torch.get_rng_state(),
+                "history": history.rows,
+                "epoch": epoch,
+            }, ckpt_path)
+    model.eval()
+    return history
