@@ -13,7 +13,8 @@ from reprlab.report.schema import load_method_json
 __all__ = ["build_html"]
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d232a;background:#fafbfc}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d232a;
+background:#fafbfc}
 header{background:#22313f;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
 nav{padding:8px 28px;background:#eef1f4;font-size:14px}nav a{margin-right:14px;color:#22313f}
 main{padding:8px 28px 40px}section{background:#fff;border:1px solid #dde2e7;border-radius:8px;
@@ -21,7 +22,8 @@ padding:14px 20px;margin:18px 0}table{border-collapse:collapse;font-size:13px;ma
 td,th{border:1px solid #dde2e7;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f2f4f6}.v-reproduced{background:#d9f2df}.v-partial{background:#fff3cd}
 .v-not{background:#f8d7da}figure{display:inline-block;margin:8px 12px 8px 0;max-width:100%}
-figure img{max-width:720px;width:100%;border:1px solid #eee}figcaption{font-size:12px;color:#555;max-width:720px}
+figure img{max-width:720px;width:100%;border:1px solid #eee}
+figcaption{font-size:12px;color:#555;max-width:720px}
 code,pre{font-size:12px}details{margin:6px 0}.small{font-size:12px;color:#555}
 """
 

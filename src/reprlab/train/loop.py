@@ -1,8 +1,8 @@
 """One seeded, checkpointed, resumable training loop that also runs under ``torchrun``.
 
 Determinism: the shuffle of epoch ``e`` is drawn from a generator seeded with ``seed + e``
-(or by ``DistributedSampler`` with the same rule), and the global torch RNG state (dropout,
-noise draws) is saved in every checkpoint. A run resumed from epoch ``k`` therefore ends with
+(or by ``DistributedSampler`` with the same rule); the global torch RNG (dropout, noise draws)
+is seeded with ``seed`` when training starts and its state is saved in every checkpoint. A run resumed from epoch ``k`` therefore ends with
 the same weights as one that never stopped.
 
 Distributed: when launched by ``torchrun`` (``WORLD_SIZE > 1``) the loop initialises a gloo
@@ -166,6 +166,7 @@ def fit(
 
     history = History()
     start_epoch = 0
+    torch.manual_seed(seed)  # dropout/noise draws; a resumed run restores the saved state
     ckpt_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
     if ckpt_path is not None and resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
