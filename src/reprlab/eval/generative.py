@@ -21,7 +21,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
         raise ValueError(f"features must be (N, D) with equal D, got {a.shape} and {b.shape}")
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    covmean = linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(covmean).all():  # near-singular product: regularise, as pytorch-fid
         offset = np.eye(a.shape[1]) * 1e-6
         covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))

@@ -96,6 +96,9 @@ def build_html(out_dir: str | Path) -> Path:
             datas.append(load_method_json(path))
         except (ValueError, KeyError, json.JSONDecodeError):
             continue  # other JSON files (e.g. a factor browser's index) are not method reports
+    if not datas:
+        raise FileNotFoundError(f"no method results (<method>.json) in {out}; run `reprlab "
+                                f"reproduce --out {out}` first")
     summary_rows = []
     for d in datas:
         counts = {v: sum(c["verdict"] == v for c in d["claims"])
