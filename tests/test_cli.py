@@ -65,3 +65,9 @@ def test_unwritable_out_dir_exits_2(tmp_path, capsys):
 def test_no_command_prints_help_and_exits_1():
     proc = subprocess.run([sys.executable, "-m", "reprlab"], capture_output=True, text=True)
     assert proc.returncode == 1 and "reproduce" in proc.stdout
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_every_registered_method_documents_its_claims(name):
+    method = get_method(name)
+    assert method.summary and method.paper and method.claims and callable(method.run)

@@ -2,8 +2,9 @@
 
 Determinism: the shuffle of epoch ``e`` is drawn from a generator seeded with ``seed + e``
 (or by ``DistributedSampler`` with the same rule); the global torch RNG (dropout, noise draws)
-is seeded with ``seed`` when training starts and its state is saved in every checkpoint. A run resumed from epoch ``k`` therefore ends with
-the same weights as one that never stopped.
+is seeded with ``seed`` when training starts and its state is saved in every checkpoint.
+A run resumed from epoch ``k`` therefore ends with the same weights as one that never
+stopped.
 
 Distributed: when launched by ``torchrun`` (``WORLD_SIZE > 1``) the loop initialises a gloo
 process group (CPU), wraps the model in ``DistributedDataParallel`` and shards each epoch with
@@ -214,7 +215,7 @@ def fit(
                 sums[k] = sums.get(k, 0.0) + float(v)
             steps += 1
             if hasattr(bar, "set_postfix") and steps % 10 == 0:
-                bar.set_postfix(loss=f"{metrics.get('loss', float(loss)):.4f}")
+                bar.set_postfix(loss=f"{metrics.get('loss', float(loss.detach())):.4f}")
             if max_steps_per_epoch is not None and steps >= max_steps_per_epoch:
                 break
         if sched is not None:
