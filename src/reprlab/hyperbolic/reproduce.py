@@ -49,8 +49,8 @@ class HyperbolicConfig:
     diag_samples: int = 512
 
 
-QUICK = HyperbolicConfig(mnist_train=None, fashion_train=5000, test=2000, epochs=3,
-                         attack_samples=300, pgd_steps=7)
+QUICK = HyperbolicConfig(mnist_train=None, fashion_train=5000, test=2000, epochs=2,
+                         attack_samples=200, pgd_steps=7)
 FULL = HyperbolicConfig(epochs=15)
 
 
@@ -113,11 +113,13 @@ def _plot_diagnostics(histories: dict[str, list[dict]]):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for kind in ("hyperbolic", "clipped"):
+    for color, kind in (("C1", "hyperbolic"), ("C2", "clipped")):
         rows = histories[kind]
         ep = [r["epoch"] + 1 for r in rows]
-        axes[0].plot(ep, [r["z_norm_mean"] for r in rows], "o-", label=f"{HEAD_LABELS[kind]} mean")
-        axes[0].plot(ep, [r["z_norm_max"] for r in rows], "x--", label=f"{HEAD_LABELS[kind]} max")
+        axes[0].plot(ep, [r["z_norm_mean"] for r in rows], "o-", color=color,
+                     label=f"{HEAD_LABELS[kind]} mean")
+        axes[0].plot(ep, [r["z_norm_max"] for r in rows], "x--", color=color,
+                     label=f"{HEAD_LABELS[kind]} max")
     axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
     axes[0].set(title="‖z‖ of hyperbolic embeddings (boundary = 1)", xlabel="epoch")
     for kind in HEADS:
