@@ -65,6 +65,8 @@ __all__ = [
     "gensim_documents",
     "load_documents",
     "make_contexts",
+    "make_windows",
+    "select_contexts",
     "load_encoder",
     "TokenizedContexts",
     "tokenize_contexts",
@@ -268,12 +270,14 @@ def _gensim_data_dir() -> Path:
     return Path(gensim.__file__).parent / "test" / "test_data"
 
 
-def gensim_documents(which: Sequence[str] = ("wiki", "lee")) -> list[str]:
+def gensim_documents(which: Sequence[str] = ("wiki", "lee"), *,
+                     max_articles: int | None = None) -> list[str]:
     """Documents of the English text shipped with gensim (offline).
 
     ``"wiki"``: the 100-odd English Wikipedia articles of
     ``enwiki-latest-pages-articles1...-shortened.bz2`` (redirects and stubs dropped, markup
-    cleaned); ``"lee"``: the 300 news documents of ``lee_background.cor``.
+    cleaned; the first ``max_articles`` of them if given); ``"lee"``: the 300 news
+    documents of ``lee_background.cor``.
     """
     root = _gensim_data_dir()
     docs: list[str] = []
@@ -284,10 +288,14 @@ def gensim_documents(which: Sequence[str] = ("wiki", "lee")) -> list[str]:
             path = root / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
             if not path.exists():
                 raise FileNotFoundError(f"{path} not found; reinstall gensim (pip install gensim)")
+            n_articles = 0
             with bz2.open(path) as fh:
                 for _title, markup, _pid in extract_pages(fh):
+                    if max_articles is not None and n_articles >= max_articles:
+                        break
                     if markup.lstrip().upper().startswith("#REDIRECT"):
                         continue
+                    n_articles += 1
                     text = clean_wiki_text(markup)
                     if len(text) > 500:
                         docs.append(text)
@@ -330,6 +338,43 @@ def make_contexts(documents: Sequence[str], *, max_contexts: int | None = None, 
     order = rng.permutation(len(contexts))
     contexts = [contexts[i] for i in order]
     return contexts[:max_contexts] if max_contexts is not None else contexts
+
+
+def make_windows(documents: Sequence[str], *, words: int = 32, stride: int = 16,
+                 max_contexts: int | None = None, seed: int = 0) -> list[str]:
+    """Overlapping windows of ``words`` words every ``stride`` words (more contexts than
+    sentences from the same text: the non-quick run's ≥ 50,000), shuffled with ``seed``."""
+    if words < 1 or stride < 1:
+        raise ValueError(f"words and stride must be >= 1, got {words}, {stride}")
+    out = []
+    for doc in documents:
+        toks = doc.split()
+        for i in range(0, max(1, len(toks) - words + stride), stride):
+            chunk = toks[i:i + words]
+            if len(chunk) >= min(words, 6):
+                out.append(" ".join(chunk))
+    order = np.random.default_rng(seed).permutation(len(out))
+    out = [out[i] for i in order]
+    return out[:max_contexts] if max_contexts is not None else out
+
+
+def select_contexts(contexts: Sequence[str], *, words: Sequence[str] = (), per_word: int = 10,
+                    n_total: int, seed: int = 0) -> list[str]:
+    """``n_total`` contexts: up to ``per_word`` containing each of ``words`` (whole word,
+    any case), the rest drawn at random; shuffled with ``seed``."""
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    taken: set[int] = set()
+    for word in words:
+        pat = re.compile(rf"\b{re.escape(word)}\b", re.IGNORECASE)
+        hits = [i for i, c in enumerate(contexts) if i not in taken and pat.search(c)]
+        for i in rng.permutation(len(hits))[:per_word]:
+            chosen.append(hits[i])
+            taken.add(hits[i])
+    rest = [i for i in rng.permutation(len(contexts)) if i not in taken]
+    chosen += rest[:max(0, n_total - len(chosen))]
+    chosen = chosen[:n_total]
+    return [contexts[i] for i in rng.permutation(chosen)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -491,33 +536,50 @@ def iter_hidden_states(encoder: torch.nn.Module, tokenizer: Any, contexts: Token
 
 
 class FactorEngine:
-    """The three operations the factor pipeline needs from :mod:`reprlab.sparse`.
+    """The operations the factor pipeline needs from :mod:`reprlab.sparse`.
 
-    ``partial_fit(x, weights)`` takes one dictionary-learning step on a batch, ``encode(x)``
-    returns the non-negative codes, ``dictionary`` is ``(d, n_factors)``. Keeping them here
-    makes :mod:`reprlab.sparse` the only sparse coder the pipeline uses.
+    A thin adapter over :class:`reprlab.sparse.DictionaryLearner` (non-negative FISTA codes,
+    Hessian-preconditioned dictionary step): ``partial_fit(x, weights)`` takes one step on a
+    batch, ``encode(x)`` returns codes (N, K), ``dictionary`` is (K, d) with unit-norm rows.
+    Keeping it here makes :mod:`reprlab.sparse` the only sparse coder the pipeline uses.
     """
 
     def __init__(self, n_factors: int, dim: int, *, lam: float, seed: int = 0,
-                 max_iter: int = 200, batch_size: int = 256) -> None:
-        from reprlab.sparse import SparseDictionaryLearning
+                 max_iter: int = 200, lr: float = 0.005, bias_correction: bool = False,
+                 resample_every: int = 0) -> None:
+        from reprlab.sparse import DictionaryLearner
 
-        self.lam = lam
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self._learner = SparseDictionaryLearning(
-            n_atoms=n_factors, lam=lam, positive=True, max_iter=max_iter, seed=seed)
-        self._dim = dim
+        self.dim = dim
+        self.learner = DictionaryLearner(
+            n_factors, lam=lam, positive=True, max_iter=max_iter, lr=lr,
+            bias_correction=bias_correction, resample_every=resample_every, seed=seed)
 
     @property
     def dictionary(self) -> torch.Tensor:
-        return self._learner.dictionary_
+        return self.learner.components_
 
     def partial_fit(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> None:
-        self._learner.partial_fit(x, sample_weight=weights)
+        self.learner.partial_fit(x, sample_weight=weights)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self._learner.transform(x)
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint needs to resume learning (dictionary, Hessian, RNG)."""
+        gen = getattr(self.learner, "_gen", None)
+        return {"state": getattr(self.learner, "state_", None),
+                "gen": None if gen is None else gen.get_state()}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        if sd["state"] is not None:
+            self.learner._set_state(sd["state"])
+            self.learner.history_ = []
+        if sd["gen"] is not None:
+            self.learner._generator().set_state(sd["gen"])
+
+    def encode(self, x: torch.Tensor, *, max_iter: int | None = None) -> torch.Tensor:
+        from reprlab.sparse import sparse_encode
+
+        it = int(self.learner.max_iter if max_iter is None else max_iter)
+        return sparse_encode(x.to(self.dictionary), self.dictionary, lam=float(self.learner.lam),
+                             positive=True, max_iter=it, tol=float(self.learner.tol))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -623,6 +685,11 @@ class TransformerFactorsConfig:
     context_batch: int = 32
     code_batch: int = 512
     max_iter: int = 200
+    encode_max_iter: int = 300
+    learn_fraction: float = 1.0
+    lr: float = 0.005
+    bias_correction: bool = False
+    resample_every: int = 0
     max_length: int = 64
     top_k: int = 20
     importance_n: int = 10
@@ -640,6 +707,8 @@ class TransformerFactorsConfig:
         if self.normalize not in NORMALIZE_MODES:
             raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, "
                              f"got {self.normalize!r}")
+        if not 0 < self.learn_fraction <= 1:
+            raise ValueError(f"learn_fraction must be in (0, 1], got {self.learn_fraction}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if not 1 <= self.importance_n <= self.top_k:
@@ -653,7 +722,7 @@ class TransformerFactors:
 
     Attributes
     ----------
-    dictionary : Tensor, shape (d, n_factors)
+    dictionary : Tensor, shape (n_factors, d) — unit-norm factors as rows
     layers : list of int — which ``hidden_states`` were used (0 = embeddings)
     mean : Tensor, shape (n_layers, 1, d) — per-layer means used by the normalisation
     contexts : TokenizedContexts
@@ -719,6 +788,7 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
                             model: str | Path | None = None,
                             encoder: tuple[Any, torch.nn.Module] | None = None,
                             engine_factory: Callable[..., FactorEngine] | None = None,
+                            checkpoint: str | Path | None = None, checkpoint_every: int = 50,
                             progress: bool = False) -> TransformerFactors:
     """Learn one dictionary for the hidden states of all layers and collect factor views.
 
@@ -737,8 +807,12 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
     encoder : (tokenizer, model), optional
         An already loaded pair from :func:`load_encoder`.
     engine_factory : callable, optional
-        ``(n_factors, dim, lam=, seed=, max_iter=, batch_size=) -> FactorEngine``; default
+        ``(n_factors, dim, lam=, seed=, max_iter=, lr=, bias_correction=,
+        resample_every=) -> FactorEngine``; default
         :class:`FactorEngine` over :mod:`reprlab.sparse`.
+    checkpoint : path, optional
+        File to save progress to every ``checkpoint_every`` chunks (atomically); when it
+        exists, the run resumes from it (same contexts and config assumed).
 
     Returns
     -------
@@ -768,20 +842,54 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
     counts = ctx.token_counts()
     factory = engine_factory or FactorEngine
     engine = factory(cfg.n_factors, dim, lam=cfg.lam, seed=cfg.seed, max_iter=cfg.max_iter,
-                     batch_size=cfg.code_batch)
+                     lr=cfg.lr, bias_correction=cfg.bias_correction,
+                     resample_every=cfg.resample_every)
 
     def prep(batch: HiddenStateBatch) -> torch.Tensor:
         x = normalize_states(batch.states, mean=mean, mode=cfg.normalize)
         check_finite("hidden states", x)
         return x
 
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    resume: dict[str, Any] = {}
+    if ckpt is not None and ckpt.exists():
+        resume = torch.load(ckpt, weights_only=False)
+        log.info("resuming transformer factors from %s (phase %s)", ckpt, resume["phase"])
+        mean = resume["mean"]
+        engine.load_state_dict(resume["engine"])
+
+    def save(state: dict[str, Any]) -> None:
+        if ckpt is not None:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({**state, "mean": mean, "engine": engine.state_dict()}, tmp)
+            tmp.replace(ckpt)  # atomic: an interrupted save never corrupts the checkpoint
+
+    def chunks(indices: list[int]) -> list[list[int]]:
+        return [indices[i:i + cfg.context_batch]
+                for i in range(0, len(indices), cfg.context_batch)]
+
+    def stream(chunk: list[int]) -> HiddenStateBatch:
+        return next(iter_hidden_states(enc, tokenizer, ctx, layers=layers,
+                                       batch_size=len(chunk), indices=chunk))
+
     # pass 1: dictionary learning on streamed chunks
-    for epoch in range(cfg.epochs):
-        order = torch.randperm(len(keep), generator=gen).tolist()
-        for batch in iter_hidden_states(enc, tokenizer, ctx, layers=layers,
-                                        batch_size=cfg.context_batch,
-                                        indices=[keep[i] for i in order], progress=progress,
-                                        desc=f"dictionary epoch {epoch + 1}"):
+    first_epoch, first_chunk = 0, 0
+    if resume.get("phase") == 1:
+        first_epoch, first_chunk = resume["epoch"], resume["chunk"]
+        gen.set_state(resume["gen"])
+    elif resume.get("phase") == 2:
+        first_epoch = cfg.epochs
+    for epoch in range(first_epoch, cfg.epochs):
+        if epoch == first_epoch and first_chunk > 0:
+            order = resume["order"]
+        else:
+            order = torch.randperm(len(keep), generator=gen).tolist()
+            first_chunk = 0
+        plan = chunks([keep[i] for i in order])
+        for k in progress_bar(range(first_chunk, len(plan)), enabled=progress,
+                              desc=f"dictionary epoch {epoch + 1}"):
+            batch = stream(plan[k])
             x = prep(batch).reshape(-1, dim)
             if cfg.frequency_weighting:
                 w = torch.tensor([1.0 / math.sqrt(counts[int(t)]) for t in batch.token_id])
@@ -789,34 +897,45 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
             else:
                 w = None
             perm = torch.randperm(x.shape[0], generator=gen)
-            for s in range(0, x.shape[0], cfg.code_batch):
+            perm = perm[:max(1, int(round(cfg.learn_fraction * x.shape[0])))]
+            for s in range(0, perm.numel(), cfg.code_batch):
                 idx = perm[s:s + cfg.code_batch]
                 engine.partial_fit(x[idx], None if w is None else w[idx])
+            if (k + 1) % checkpoint_every == 0:
+                save({"phase": 1, "epoch": epoch, "chunk": k + 1, "order": order,
+                      "gen": gen.get_state()})
     seconds["dictionary"] = time.perf_counter() - t0
 
     # pass 2: codes with the fixed dictionary -> top contexts, importance, FVU, L0
     t1 = time.perf_counter()
     dictionary = engine.dictionary.detach().float().cpu()
-    top = TopActivations(n_layers, cfg.n_factors, cfg.top_k)
-    stats = LayerStats(n_layers, cfg.n_factors)
     track_ids = {}
     for word in cfg.track_words:
         ids = tokenizer(word, add_special_tokens=False)["input_ids"]
         if len(ids) == 1:
             track_ids[ids[0]] = word
-    tracked: dict[str, dict[str, list]] = {w: {"codes": [], "context": [], "position": []}
-                                           for w in track_ids.values()}
-    for batch in iter_hidden_states(enc, tokenizer, ctx, layers=layers,
-                                    batch_size=cfg.context_batch, indices=keep,
-                                    progress=progress, desc="factor codes"):
+    if resume.get("phase") == 2:
+        top, stats, tracked = resume["top"], resume["stats"], resume["tracked"]
+        first_chunk = resume["chunk"]
+    else:
+        top = TopActivations(n_layers, cfg.n_factors, cfg.top_k)
+        stats = LayerStats(n_layers, cfg.n_factors)
+        tracked = {w: {"codes": [], "context": [], "position": []} for w in track_ids.values()}
+        first_chunk = 0
+        save({"phase": 2, "chunk": 0, "top": top, "stats": stats, "tracked": tracked})
+    plan = chunks(keep)
+    for k in progress_bar(range(first_chunk, len(plan)), enabled=progress,
+                          desc="factor codes"):
+        batch = stream(plan[k])
         x = prep(batch)
         hit = [(i, track_ids[int(t)]) for i, t in enumerate(batch.token_id.tolist())
                if int(t) in track_ids]
         hit_codes = []
         for li in range(n_layers):
-            codes = torch.cat([engine.encode(x[li, s:s + cfg.code_batch])
+            codes = torch.cat([engine.encode(x[li, s:s + cfg.code_batch],
+                                             max_iter=cfg.encode_max_iter)
                                for s in range(0, x.shape[1], cfg.code_batch)]).float().cpu()
-            stats.update(li, x[li], codes, codes @ dictionary.T)
+            stats.update(li, x[li], codes, codes @ dictionary)
             top.update(li, codes, batch.context, batch.position)
             if hit:
                 hit_codes.append(codes[[i for i, _ in hit]])
@@ -826,6 +945,8 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
                 rec["codes"].append(torch.stack([hc[j] for hc in hit_codes]))
                 rec["context"].append(int(batch.context[i]))
                 rec["position"].append(int(batch.position[i]))
+        if (k + 1) % checkpoint_every == 0:
+            save({"phase": 2, "chunk": k + 1, "top": top, "stats": stats, "tracked": tracked})
     seconds["codes"] = time.perf_counter() - t1
 
     importance = layer_importance(top.values, n=cfg.importance_n)
@@ -893,7 +1014,8 @@ def token_attribution(factors: TransformerFactors, encoder: tuple[Any, torch.nn.
         hs = _forward_all_layers(enc, input_ids, torch.ones_like(input_ids), [layer])[0]
         x = normalize_states(hs[:, off + position].float().cpu(), mean=mean[0],
                              mode=factors.config.normalize)
-        targets.append(factors.engine.encode(x)[:, factor].float().cpu())
+        codes = factors.engine.encode(x, max_iter=factors.config.encode_max_iter)
+        targets.append(codes[:, factor].float().cpu())
     return lime_weights(torch.from_numpy(masks).float(), torch.cat(targets))
 
 
@@ -907,37 +1029,54 @@ def _cosine(a: Counter, b: Counter) -> float:
     return num / den if den > 0 else 0.0
 
 
-def word_sense_split(factors: TransformerFactors, word: str, layer_index: int
-                     ) -> dict[str, Any]:
+def word_sense_split(factors: TransformerFactors, word: str, layer_index: int, *,
+                     shared: float = 0.9) -> dict[str, Any]:
     """How a word's occurrences split across factors at one layer.
 
-    Each occurrence is assigned its dominant factor (largest activation). Returns the
-    normalised entropy of that assignment (0 = one factor for all occurrences, 1 = spread
-    evenly), the number of factors holding ≥ 10% of occurrences, and the mean bag-of-words
-    cosine between the contexts of occurrences that share a dominant factor (``same``) and
-    that do not (``different``): a split by sense shows ``same > different``.
+    Factors active in ≥ ``shared`` of the word's occurrences encode the word itself and are
+    set aside; each occurrence is then assigned its dominant remaining factor (-1 if none).
+    Returns the normalised entropy of that assignment (0 = one factor for all occurrences,
+    1 = spread evenly), the number of factors holding ≥ 10% of occurrences, the mean
+    bag-of-words cosine between the contexts of occurrences that share a dominant factor
+    (``same``) and that do not (``different``) — a split by sense shows ``same >
+    different`` — and ``code_context_corr``, the Spearman correlation over pairs of
+    occurrences between the cosine of their codes and of their contexts' bags of words.
     """
+    from scipy.stats import spearmanr
+
     if word not in factors.tracked:
         raise ValueError(f"word {word!r} was not tracked; add it to config.track_words")
     rec = factors.tracked[word]
-    codes = rec["codes"][layer_index]  # (n_occ, K)
+    codes = rec["codes"][layer_index].clone()  # (n_occ, K)
     n = codes.shape[0]
-    dom = codes.argmax(1).tolist()
+    active_share = (codes > 0).double().mean(0)
+    common = (active_share >= shared).nonzero().flatten().tolist()
+    rest = codes.clone()
+    rest[:, common] = 0
+    dom = [int(i) if float(v) > 0 else -1 for v, i in zip(*rest.max(1))]
     counts = Counter(dom)
     probs = np.array(list(counts.values()), dtype=float) / n
     entropy = float(-(probs * np.log(probs)).sum() / math.log(n)) if n > 1 else 0.0
     bows = [_bag_of_words(factors.contexts.tokens[c], p)
             for c, p in zip(rec["context"], rec["position"])]
-    same, diff = [], []
+    unit = codes / codes.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    code_sim = (unit @ unit.T).tolist()
+    same, diff, cs, xs = [], [], [], []
     for i in range(n):
         for j in range(i + 1, n):
-            (same if dom[i] == dom[j] else diff).append(_cosine(bows[i], bows[j]))
+            sim = _cosine(bows[i], bows[j])
+            cs.append(code_sim[i][j])
+            xs.append(sim)
+            if dom[i] >= 0 and dom[j] >= 0:
+                (same if dom[i] == dom[j] else diff).append(sim)
+    corr = float(spearmanr(cs, xs).statistic) if len(cs) > 2 and np.std(cs) > 0 else float("nan")
     return {
-        "word": word, "n": n, "entropy": entropy,
-        "n_major_factors": sum(1 for v in counts.values() if v >= 0.1 * n),
-        "dominant": counts.most_common(),
+        "word": word, "n": n, "entropy": entropy, "shared_factors": common,
+        "n_major_factors": sum(1 for k, v in counts.items() if k >= 0 and v >= 0.1 * n),
+        "dominant": counts.most_common(), "assignment": dom,
         "same": float(np.mean(same)) if same else float("nan"),
         "different": float(np.mean(diff)) if diff else float("nan"),
+        "code_context_corr": corr,
     }
 
 
@@ -960,7 +1099,7 @@ def factor_views(factors: TransformerFactors, *, factor_ids: Sequence[int] | Non
     from reprlab.factors.browser import ContextView, FactorView
 
     name = layer_name or (lambda layer: "emb" if layer == 0 else f"L{layer}")
-    ids = range(factors.dictionary.shape[1]) if factor_ids is None else factor_ids
+    ids = range(factors.dictionary.shape[0]) if factor_ids is None else factor_ids
     attributions = attributions or {}
 
     def view(c: int, p: int, score: float, weights: torch.Tensor | None = None,
