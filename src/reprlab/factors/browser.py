@@ -21,7 +21,7 @@ from typing import Any
 from reprlab.factors._browser_template import CSS, INDEX_JS, PAGE
 
 __all__ = ["ContextView", "FactorView", "render_tokens", "curve_svg", "write_browser",
-           "factor_page_name"]
+           "factor_page_name", "word_factor_views", "open_browser", "build_word_browser"]
 
 
 @dataclass
@@ -205,3 +205,58 @@ def write_browser(out_dir: str | Path, views: Sequence[FactorView], *,
     index.write_text(PAGE.format(title=html.escape(title), css=CSS, body=body,
                                  script=f"<script>{INDEX_JS}</script>"), encoding="utf-8")
     return index
+
+
+def word_factor_views(top_words: Sequence[Sequence[tuple[str, float]]], *,
+                      factor_ids: Sequence[int] | None = None, kind: str = "word factor"
+                      ) -> list[FactorView]:
+    """Views of word factors: each factor's top words are its "contexts" (one word each,
+    highlighted, with its activation as score). Factors with no word are left out."""
+    ids = list(range(len(top_words))) if factor_ids is None else list(factor_ids)
+    if len(ids) != len(top_words):
+        raise ValueError(f"factor_ids has {len(ids)} entries for {len(top_words)} factors")
+    views = []
+    for fid, words in zip(ids, top_words):
+        if not words:
+            continue
+        items = [ContextView(tokens=[w], score=float(s), highlight=0) for w, s in words]
+        views.append(FactorView(id=int(fid), label=", ".join(w for w, _ in words[:6]),
+                                kind=kind, groups=[("top words", items)]))
+    return views
+
+
+def open_browser(path: str | Path, *, launch: bool = False) -> Path:
+    """The browser index in ``path`` (itself, ``index.html`` in it, or a reproduce folder's
+    ``factors/browser/``); with ``launch`` open it in the default web browser."""
+    p = Path(path)
+    candidates = [p] if p.suffix == ".html" else [p / "index.html",
+                                                  p / "factors" / "browser" / "index.html"]
+    for c in candidates:
+        if c.is_file():
+            if launch:
+                import webbrowser
+
+                webbrowser.open(c.resolve().as_uri())
+            return c.resolve()
+    raise FileNotFoundError(f"no factor browser in {p}: expected {candidates[0]}; write one "
+                            "with `reprlab factors fit`, `factors words` or `reproduce factors`")
+
+
+def build_word_browser(vectors: str | Path, out: str | Path, *, n_factors: int = 1000,
+                       lam: float = 0.5, max_words: int | None = None, binary: bool = False,
+                       seed: int = 0, n_top: int = 20) -> Path:
+    """``reprlab factors words``: word factors of a vector file, written as a browser.
+
+    Uses :func:`reprlab.factors.words.fit_word_factors` (the word-factor method) and shows
+    each factor's top words. Returns the index path.
+    """
+    try:
+        from reprlab.factors import words as W
+    except ImportError as err:
+        raise FileNotFoundError("reprlab.factors.words is not installed in this build") from err
+    result = W.fit_word_factors(vectors, n_factors=n_factors, lam=lam, max_words=max_words,
+                                binary=binary, seed=seed)
+    top = [result.top_words(f, n_top) for f in range(n_factors)]
+    views = word_factor_views(top)
+    return write_browser(out, views, title=f"Word factors of {Path(vectors).name}",
+                         meta={"factors": n_factors, "lambda": lam})

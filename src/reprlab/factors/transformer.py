@@ -81,6 +81,7 @@ __all__ = [
     "token_attribution",
     "word_sense_split",
     "factor_views",
+    "build_browser",
 ]
 
 log = logging.getLogger(__name__)
@@ -1134,3 +1135,54 @@ def factor_views(factors: TransformerFactors, *, factor_ids: Sequence[int] | Non
             info={"peak layer": name(factors.layers[peak]),
                   "max activation": round(float(factors.top.values[:, f, 0].max()), 4)}))
     return out
+
+
+def build_browser(corpus: str | Path, out: str | Path, *, model: str | Path | None = None,
+                  config: TransformerFactorsConfig | None = None,
+                  max_contexts: int | None = 2000, n_attributions: int = 20,
+                  lime_samples: int = 128, seed: int = 0, progress: bool = False) -> Path:
+    """``reprlab factors fit``: learn transformer factors on a corpus and write the browser.
+
+    ``corpus`` is a text file with one document per line (or ``"gensim"`` for the offline
+    Wikipedia + Lee text); documents are split into sentences/windows, the first
+    ``max_contexts`` (shuffled) are used. Writes ``out/index.html`` + factor pages,
+    ``out/dictionary.pt`` (factors, per-layer means, importance) and ``out/summary.json``
+    (FVU, L0 per layer, kinds); a checkpoint in ``out/checkpoint.pt`` lets an interrupted run
+    resume. Returns the index path.
+    """
+    import json
+
+    from reprlab.factors.browser import write_browser
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = config or TransformerFactorsConfig(seed=seed)
+    contexts = make_contexts(load_documents(corpus), max_contexts=max_contexts, seed=seed)
+    if not contexts:
+        raise ValueError(f"corpus {corpus} yields no sentence of ≥ 6 words")
+    encoder = load_encoder(model)
+    tf = fit_transformer_factors(contexts, config=cfg, encoder=encoder,
+                                 checkpoint=out / "checkpoint.pt", progress=progress)
+    active = [f for f in range(tf.dictionary.shape[0]) if float(tf.importance[f].max()) > 0]
+    ranked = sorted(active, key=lambda f: -float(tf.importance[f].max()))[:n_attributions]
+    attributions = {}
+    for f in ranked:
+        li = int(tf.peaks[f])
+        tops = tf.top_contexts(f, li, 1)
+        if tops:
+            _, c, p = tops[0]
+            attributions[f] = [(c, p, li, token_attribution(tf, encoder, c, p, f, li,
+                                                            n_samples=lime_samples,
+                                                            seed=seed))]
+    views = factor_views(tf, factor_ids=active, attributions=attributions)
+    name = str(model) if model is not None else "all-MiniLM-L6-v2"
+    index = write_browser(out, views, title=f"Transformer factors of {Path(name).name}",
+                          meta={"contexts": len(tf.contexts), "factors": tf.dictionary.shape[0],
+                                "lambda": cfg.lam})
+    torch.save({"dictionary": tf.dictionary, "mean": tf.mean, "layers": tf.layers,
+                "importance": tf.importance, "config": cfg.__dict__}, out / "dictionary.pt")
+    (out / "summary.json").write_text(json.dumps({
+        "model": name, "contexts": len(tf.contexts), "layers": tf.layers,
+        "fvu": tf.fvu, "l0": tf.l0, "dead_fraction": tf.dead_fraction,
+        "kinds": dict(Counter(tf.kinds[f] for f in active)), "seconds": tf.seconds}, indent=2))
+    return index
