@@ -110,19 +110,20 @@ def curve_svg(values: Sequence[float], labels: Sequence[str], *, width: int = 42
     peak = max(range(n), key=lambda i: values[i]) if n else 0
     px, py = xy(peak, values[peak]) if n else (0, 0)
     ticks = "".join(
-        f"<text x='{xy(i, 0)[0]:.1f}' y='{height - bottom + 14}' class=tick>"
+        f"<text x='{xy(i, 0)[0]:.1f}' y='{height - bottom + 14}' class='tick'>"
         f"{html.escape(str(lab))}</text>" for i, lab in enumerate(labels))
+    # well-formed XML (every attribute quoted) so the SVG also stands alone
     return (
-        f"<svg id=curve class=curve width='{width}' height='{height}' role=img "
+        f"<svg id='curve' class='curve' width='{width}' height='{height}' role='img' "
         f"aria-label='{html.escape(title)}' xmlns='http://www.w3.org/2000/svg'>"
-        f"<text x='{left}' y='14' class=ttl>{html.escape(title)}</text>"
-        f"<line x1='{left}' y1='{top + ph}' x2='{left + pw}' y2='{top + ph}' class=axis />"
-        f"<line x1='{left}' y1='{top}' x2='{left}' y2='{top + ph}' class=axis />"
-        f"<text x='{left - 4}' y='{top + 4}' class=ytick>{vmax:.3g}</text>"
-        f"<text x='{left - 4}' y='{top + ph}' class=ytick>0</text>"
-        f"<polyline points='{pts}' class=line />"
-        f"<circle cx='{px:.1f}' cy='{py:.1f}' r='4' class=peak />"
-        f"{ticks}<text x='{left + pw / 2}' y='{height - 4}' class=xlab>layer</text></svg>")
+        f"<text x='{left}' y='14' class='ttl'>{html.escape(title)}</text>"
+        f"<line x1='{left}' y1='{top + ph}' x2='{left + pw}' y2='{top + ph}' class='axis' />"
+        f"<line x1='{left}' y1='{top}' x2='{left}' y2='{top + ph}' class='axis' />"
+        f"<text x='{left - 4}' y='{top + 4}' class='ytick'>{vmax:.3g}</text>"
+        f"<text x='{left - 4}' y='{top + ph}' class='ytick'>0</text>"
+        f"<polyline points='{pts}' class='line' />"
+        f"<circle cx='{px:.1f}' cy='{py:.1f}' r='4' class='peak' />"
+        f"{ticks}<text x='{left + pw / 2}' y='{height - 4}' class='xlab'>layer</text></svg>")
 
 
 def _factor_page(view: FactorView, n_total: int, ids: list[int], title: str) -> str:
