@@ -40,6 +40,8 @@ class TransformerRunConfig:
 
     n_contexts: int = 150
     windows: bool = False          # sentences (quick) or overlapping windows (full, ≥ 50k)
+    window_words: int = 32
+    window_stride: int = 8         # 32-word windows every 8 words: ~58k from wiki + Lee
     max_articles: int | None = None
     polysemy_words: tuple[str, ...] = POLYSEMOUS[:8]
     per_word: int = 10
@@ -61,6 +63,8 @@ QUICK_CONFIG = TransformerRunConfig(
         context_batch=32, code_batch=512, top_k=20, importance_n=10, stats_contexts=150,
         track_words=POLYSEMOUS[:8]))
 
+_CUDA = "cuda" if torch.cuda.is_available() else "cpu"
+
 FULL_CONFIG = TransformerRunConfig(
     n_contexts=50_000, windows=True, polysemy_words=POLYSEMOUS, per_word=200,
     n_attributions=60, lime_samples=512, sae_contexts=2000, sae_epochs=20,
@@ -68,13 +72,14 @@ FULL_CONFIG = TransformerRunConfig(
         n_factors=1000, lam=0.1, epochs=2, learn_fraction=1.0, max_iter=500,
         encode_max_iter=500, lr=0.005, bias_correction=False, resample_every=0,
         context_batch=32, code_batch=1024, top_k=50, importance_n=20, stats_contexts=1000,
-        track_words=POLYSEMOUS, track_max=400))
+        track_words=POLYSEMOUS, track_max=400, device=_CUDA))
 
 
 def _contexts(cfg: TransformerRunConfig, seed: int) -> list[str]:
     docs = T.gensim_documents(max_articles=cfg.max_articles)
     if cfg.windows:
-        pool = T.make_windows(docs, words=32, stride=12, seed=seed)
+        pool = T.make_windows(docs, words=cfg.window_words, stride=cfg.window_stride,
+                              seed=seed)
     else:
         pool = T.make_contexts(docs, seed=seed)
     return T.select_contexts(pool, words=cfg.polysemy_words, per_word=cfg.per_word,
@@ -139,12 +144,12 @@ def _sae_comparison(tf: T.TransformerFactors, encoder: Any, cfg: TransformerRunC
     parts = []
     for batch in T.iter_hidden_states(model, tok, tf.contexts, layers=tf.layers, indices=idx,
                                       batch_size=tf.config.context_batch):
-        x = T.normalize_states(batch.states, mean=tf.mean, mode=tf.config.normalize)
+        x = T.normalize_states(batch.states, mean=tf.mean.cpu(), mode=tf.config.normalize)
         parts.append(x.reshape(-1, x.shape[-1]))
     x = torch.cat(parts)
     t = time.perf_counter()
     codes = torch.cat([tf.engine.encode(x[s:s + 2048], max_iter=tf.config.encode_max_iter)
-                       for s in range(0, x.shape[0], 2048)]).float()
+                       for s in range(0, x.shape[0], 2048)]).float().cpu()
     t_sc = time.perf_counter() - t
     l0 = float(mean_l0(codes))
     k = max(1, int(round(l0)))
@@ -184,7 +189,7 @@ def run_transformer_claims(ctx: Any, cfg: TransformerRunConfig | None = None
     t0 = time.perf_counter()
     contexts = _contexts(cfg, ctx.seed)
     t_text = time.perf_counter() - t0
-    encoder = T.load_encoder(cfg.model)
+    encoder = T.load_encoder(cfg.model, device=fcfg.device)
     tf = T.fit_transformer_factors(contexts, config=fcfg, encoder=encoder,
                                    checkpoint=ctx.work_dir / "transformer_factors.pt",
                                    progress=ctx.progress)

@@ -547,10 +547,11 @@ class FactorEngine:
 
     def __init__(self, n_factors: int, dim: int, *, lam: float, seed: int = 0,
                  max_iter: int = 200, lr: float = 0.005, bias_correction: bool = False,
-                 resample_every: int = 0) -> None:
+                 resample_every: int = 0, device: str | torch.device = "cpu") -> None:
         from reprlab.sparse import DictionaryLearner
 
         self.dim = dim
+        self.device = torch.device(device)
         self.learner = DictionaryLearner(
             n_factors, lam=lam, positive=True, max_iter=max_iter, lr=lr,
             bias_correction=bias_correction, resample_every=resample_every, seed=seed)
@@ -560,7 +561,8 @@ class FactorEngine:
         return self.learner.components_
 
     def partial_fit(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> None:
-        self.learner.partial_fit(x, sample_weight=weights)
+        self.learner.partial_fit(x.to(self.device), sample_weight=None if weights is None
+                                 else weights.to(self.device))
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint needs to resume learning (dictionary, Hessian, RNG)."""
@@ -699,6 +701,7 @@ class TransformerFactorsConfig:
     track_words: tuple[str, ...] = ()
     track_max: int = 200
     seed: int = 0
+    device: str = "cpu"
 
     def check(self) -> None:
         if self.n_factors < 1:
@@ -844,10 +847,11 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
     factory = engine_factory or FactorEngine
     engine = factory(cfg.n_factors, dim, lam=cfg.lam, seed=cfg.seed, max_iter=cfg.max_iter,
                      lr=cfg.lr, bias_correction=cfg.bias_correction,
-                     resample_every=cfg.resample_every)
+                     resample_every=cfg.resample_every, device=cfg.device)
 
     def prep(batch: HiddenStateBatch) -> torch.Tensor:
-        x = normalize_states(batch.states, mean=mean, mode=cfg.normalize)
+        x = normalize_states(batch.states.to(cfg.device), mean=mean.to(cfg.device),
+                             mode=cfg.normalize)
         check_finite("hidden states", x)
         return x
 
@@ -936,7 +940,7 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
             codes = torch.cat([engine.encode(x[li, s:s + cfg.code_batch],
                                              max_iter=cfg.encode_max_iter)
                                for s in range(0, x.shape[1], cfg.code_batch)]).float().cpu()
-            stats.update(li, x[li], codes, codes @ dictionary)
+            stats.update(li, x[li].cpu(), codes, codes @ dictionary)
             top.update(li, codes, batch.context, batch.position)
             if hit:
                 hit_codes.append(codes[[i for i, _ in hit]])
@@ -1013,7 +1017,7 @@ def token_attribution(factors: TransformerFactors, encoder: tuple[Any, torch.nn.
             rows.append(full)
         input_ids = torch.tensor(rows, device=device)
         hs = _forward_all_layers(enc, input_ids, torch.ones_like(input_ids), [layer])[0]
-        x = normalize_states(hs[:, off + position].float().cpu(), mean=mean[0],
+        x = normalize_states(hs[:, off + position].float(), mean=mean[0].to(hs.device),
                              mode=factors.config.normalize)
         codes = factors.engine.encode(x, max_iter=factors.config.encode_max_iter)
         targets.append(codes[:, factor].float().cpu())
@@ -1160,7 +1164,7 @@ def build_browser(corpus: str | Path, out: str | Path, *, model: str | Path | No
     contexts = make_contexts(load_documents(corpus), max_contexts=max_contexts, seed=seed)
     if not contexts:
         raise ValueError(f"corpus {corpus} yields no sentence of ≥ 6 words")
-    encoder = load_encoder(model)
+    encoder = load_encoder(model, device=cfg.device)
     tf = fit_transformer_factors(contexts, config=cfg, encoder=encoder,
                                  checkpoint=out / "checkpoint.pt", progress=progress)
     active = [f for f in range(tf.dictionary.shape[0]) if float(tf.importance[f].max()) > 0]
