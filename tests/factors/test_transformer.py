@@ -153,6 +153,8 @@ def test_iter_hidden_states_matches_direct_forward(encoder, contexts):
     batches = list(T.iter_hidden_states(model, tok, ctx, batch_size=3))
     n_tok = sum(len(i) for i in ctx.ids)
     assert sum(b.states.shape[1] for b in batches) == n_tok
+    # streamed: each chunk holds at most batch_size contexts' tokens
+    assert len(batches) == 3 and all(len(set(b.context.tolist())) <= 3 for b in batches)
     assert batches[0].states.shape[0] == model.config.num_hidden_layers + 1
     # padded batch == each context alone (padding and specials handled)
     b = batches[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import sys
 import types
@@ -45,6 +46,11 @@ def test_cli_fit_and_browse(tmp_path, capsys):
     assert main(["factors"]) == 1
 
 
+def test_full_config_scale():
+    assert R.FULL_CONFIG.n_contexts >= 50_000 and R.FULL_CONFIG.windows
+    assert R.FULL_CONFIG.factors.n_factors == 1000  # paper's 2,000 for 768-d, scaled to 384-d
+
+
 def test_registered():
     m = get_method("factors")
     assert m.run is R.reproduce and "2103.15949" in m.paper
@@ -52,6 +58,7 @@ def test_registered():
 
 def test_reproduce_tiny(tmp_path, monkeypatch):
     fake = types.ModuleType("reprlab.factors.words")
+    fake.__spec__ = importlib.machinery.ModuleSpec("reprlab.factors.words", None)
     fake.run_word_claims = lambda ctx: ([], [], {"fake": True})
     monkeypatch.setitem(sys.modules, "reprlab.factors.words", fake)
     ctx = ReproduceContext(method="factors", quick=True, out=tmp_path, progress=False)

@@ -11,6 +11,7 @@ when that module is present.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import math
 import time
@@ -386,10 +387,8 @@ def reproduce(ctx: Any, config: TransformerRunConfig | None = None) -> MethodRep
     """Both factor papers: the word part (if :mod:`reprlab.factors.words` is present) and the
     transformer part; writes the factor browser under ``<out>/factors/browser/``."""
     claims, report, config_out = run_transformer_claims(ctx, config)
-    try:
-        words = importlib.import_module("reprlab.factors.words")
-    except ModuleNotFoundError:
-        words = None
+    words = (importlib.import_module("reprlab.factors.words")
+             if importlib.util.find_spec("reprlab.factors.words") is not None else None)
     run_words = getattr(words, "run_word_claims", None)
     if run_words is not None:
         w_claims, w_figures, w_config = run_words(ctx)
