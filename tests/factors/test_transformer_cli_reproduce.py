@@ -80,3 +80,29 @@ def test_gensim_documents():
     assert len(docs) == 300
     with pytest.raises(ValueError, match="which"):
         T.gensim_documents(("nope",))
+
+
+def test_cli_words_browser(tmp_path, capsys):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    words = ["king", "queen", "man", "woman", "apple", "pear", "car", "train", "red", "blue",
+             "river", "lake"]
+    base = torch.randn(6, 8, generator=g)
+    vecs = torch.stack([base[i // 2] + 0.1 * torch.randn(8, generator=g)
+                        for i in range(len(words))])
+    path = tmp_path / "vec.txt"
+    path.write_text("".join(w + " " + " ".join(f"{v:.4f}" for v in row.tolist()) + "\n"
+                            for w, row in zip(words, vecs)))
+    out = tmp_path / "wf"
+    rc = main(["factors", "words", "--vectors", str(path), "--out", str(out), "--factors", "6",
+               "--lam", "0.5", "--steps", "30"])
+    assert rc == 0
+    index = out / "index.html"
+    assert capsys.readouterr().out.strip() == str(index)
+    text = index.read_text()
+    assert "word factor" in text and (out / "word_factors.pt").is_file()
+    pages = list((out / "factor").glob("*.html"))
+    assert pages and any("<mark class=hit>" in p.read_text() for p in pages)
+    assert main(["factors", "words", "--vectors", str(tmp_path / "none.txt"),
+                 "--out", str(out)]) == 2

@@ -245,19 +245,36 @@ def open_browser(path: str | Path, *, launch: bool = False) -> Path:
 
 def build_word_browser(vectors: str | Path, out: str | Path, *, n_factors: int = 1000,
                        lam: float = 0.5, max_words: int | None = None, binary: bool = False,
-                       seed: int = 0, n_top: int = 20) -> Path:
+                       n_steps: int = 2000, seed: int = 0, n_top: int = 20,
+                       progress: bool = False) -> Path:
     """``reprlab factors words``: word factors of a vector file, written as a browser.
 
-    Uses :func:`reprlab.factors.words.fit_word_factors` (the word-factor method) and shows
-    each factor's top words. Returns the index path.
+    Loads a GloVe/word2vec table (:func:`reprlab.factors.word_vectors.load_word_vectors`),
+    samples words ∝ log frequency (``wordfreq``; uniform if no word is known), fits
+    :func:`reprlab.factors.words.fit_word_factors` (checkpointed in ``out/checkpoint.pt``),
+    saves ``out/word_factors.pt`` and shows each factor's top words ("contexts" of one word,
+    scored by their code coefficient). Returns the index path.
     """
-    try:
-        from reprlab.factors import words as W
-    except ImportError as err:
-        raise FileNotFoundError("reprlab.factors.words is not installed in this build") from err
-    result = W.fit_word_factors(vectors, n_factors=n_factors, lam=lam, max_words=max_words,
-                                binary=binary, seed=seed)
-    top = [result.top_words(f, n_top) for f in range(n_factors)]
+    import torch
+
+    from reprlab.factors.word_vectors import load_word_vectors, log_frequency_weights
+    from reprlab.factors.words import fit_word_factors
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    words, vecs = load_word_vectors(vectors, fmt="word2vec-bin" if binary else "auto",
+                                    limit=max_words)
+    weights = log_frequency_weights(words)
+    wf = fit_word_factors(vecs, words, n_factors=n_factors, lam=lam,
+                          weights=weights if float(weights.sum()) > 0 else None,
+                          n_steps=n_steps, seed=seed, checkpoint=out / "checkpoint.pt",
+                          progress=progress)
+    wf.save(out / "word_factors.pt")
+    vals, idx = torch.topk(wf.codes, min(n_top, wf.codes.shape[0]), dim=0)  # (n_top, K)
+    top = [[(wf.words[int(i)], float(v)) for v, i in zip(vals[:, f], idx[:, f]) if v > 0]
+           for f in range(wf.n_factors)]
     views = word_factor_views(top)
+    m = wf.metrics()
     return write_browser(out, views, title=f"Word factors of {Path(vectors).name}",
-                         meta={"factors": n_factors, "lambda": lam})
+                         meta={"words": len(words), "factors": n_factors, "lambda": lam,
+                               "FVU": round(m["fvu"], 3), "L0": round(m["l0"], 2)})

@@ -32,7 +32,8 @@ def _cmd_words(args: argparse.Namespace) -> int:
     from reprlab.factors.browser import build_word_browser
 
     index = build_word_browser(args.vectors, args.out, n_factors=args.factors, lam=args.lam,
-                               max_words=args.max_words, binary=args.binary, seed=args.seed)
+                               max_words=args.max_words, binary=args.binary,
+                               n_steps=args.steps, seed=args.seed)
     print(index)
     return 0
 
@@ -71,6 +72,7 @@ def register_subcommand(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--factors", type=int, default=1000, help="dictionary size (default 1000)")
     w.add_argument("--lam", type=float, default=0.5, help="λ on unit-norm vectors (0.5)")
     w.add_argument("--max-words", type=int, default=None, help="first N words of the file")
+    w.add_argument("--steps", type=int, default=2000, help="dictionary steps (2000)")
     w.add_argument("--seed", type=int, default=0)
     w.set_defaults(func=_cmd_words)
 

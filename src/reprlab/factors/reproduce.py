@@ -393,13 +393,13 @@ def reproduce(ctx: Any, config: TransformerRunConfig | None = None) -> MethodRep
     if run_words is not None:
         w_claims, w_figures, w_config = run_words(ctx)
         claims = list(w_claims) + claims
-        figs = []
-        for fig in w_figures:
+        transformer_figures, report.figures = report.figures, []
+        for fig in w_figures:  # (title, matplotlib figure, caption) or ready Figure
             if isinstance(fig, tuple):
                 report.add_figure(*fig)
             else:
-                figs.append(fig)
-        report.figures = figs + report.figures
+                report.figures.append(fig)
+        report.figures += transformer_figures
         config_out["words"] = w_config
     report.claims = claims
     report.config.update(config_out)
