@@ -339,16 +339,24 @@ def run_transformer_claims(ctx: Any, cfg: TransformerRunConfig | None = None
     hit_rate = {k: (round(float(np.mean(v)), 2) if v else None) for k, v in hits.items()}
     n_attr = sum(len(v) for v in hits.values())
     wl = hit_rate["word-level"]
+    higher = [v for k in ("sentence-level", "long-range") for v in hits[k]]
+    hl = float(np.mean(higher)) if higher else None
+    if wl is not None and wl >= 0.5 and hl is not None and hl < wl:
+        verdict = "reproduced"
+    elif wl is not None and wl >= 0.5:
+        verdict = "partial"
+    else:
+        verdict = "not reproduced"
     claims.append(Claim(
         "LIME token attribution finds the driving words",
         "qualitative: word-level factors are driven by the word itself, higher-level ones by "
         "context words", "BERT-base",
-        {"top_weight_is_activating_token": hit_rate, "attributions": n_attr}, data,
-        "reproduced" if wl is not None and wl >= 0.5 else
-        ("partial" if n_attr else "not reproduced"),
+        {"top_weight_is_activating_token": hit_rate, "attributions": n_attr}, data, verdict,
         f"LIME occlusion ({cfg.lime_samples} masks, [UNK] replacement, cosine kernel, ridge) "
         "for the top context of sampled factors; share where the highest-weighted token is "
-        "the activating token itself, per kind. Reproduced when ≥ 50% for word-level factors."))
+        "the activating token itself, per kind. Reproduced when ≥ 50% for word-level factors "
+        "and lower for sentence-level/long-range ones (context words matter more there); "
+        "partial when only the first half holds."))
 
     # --- beyond the papers: TopK SAE at matched L0 on the same activations
     sae_rows = _sae_comparison(tf, encoder, cfg)
