@@ -373,6 +373,11 @@ def run_transformer_claims(ctx: Any, cfg: TransformerRunConfig | None = None
                                 "contexts": len(contexts), "tokens": n_tokens,
                                 "factors": k_factors, "lambda": fcfg.lam})
     _figures(report, tf, active, names)
+    report.tables["factor_browser"] = [{
+        "open": "factors/browser/index.html (next to this report; opens from disk) or "
+                f"`reprlab factors browse {ctx.out}`",
+        "factors": len(views), "attributions": n_attr,
+        "kinds": dict(Counter(tf.kinds[f] for f in active))}]
     config = {
         "transformer": {
             **{k: v for k, v in asdict(cfg).items() if k != "factors"},
