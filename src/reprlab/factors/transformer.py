@@ -678,7 +678,21 @@ class LayerStats:
 
 @dataclass
 class TransformerFactorsConfig:
-    """Settings of :func:`fit_transformer_factors` (defaults: the paper scaled to MiniLM)."""
+    """Settings of :func:`fit_transformer_factors` (defaults: the paper scaled to MiniLM).
+
+    ``n_factors`` K (paper 2,000 for 768-d BERT → 1,000 for 384-d); ``lam`` λ on the
+    normalised states; ``normalize`` see :func:`normalize_states`; ``layers`` which
+    ``hidden_states`` (None: all); ``epochs`` dictionary passes; ``learn_fraction`` share of
+    each chunk's tokens used for dictionary steps; ``context_batch`` contexts per streamed
+    chunk; ``code_batch`` rows per dictionary step / encode call; ``max_iter`` /
+    ``encode_max_iter`` FISTA iterations while learning / for the final codes; ``lr``,
+    ``bias_correction``, ``resample_every`` the dictionary step (:mod:`reprlab.sparse`);
+    ``max_length`` word pieces per context; ``top_k`` contexts kept per factor and layer;
+    ``importance_n`` top activations averaged in I(l); ``stats_contexts`` contexts for the
+    per-layer means; ``frequency_weighting`` 1/sqrt(count) token weights; ``track_words``
+    single-piece words whose occurrences' codes are kept (≤ ``track_max``) for polysemy;
+    ``device`` where the dictionary and codes live ("cuda" for the full run).
+    """
 
     n_factors: int = 1000
     lam: float = 0.1
