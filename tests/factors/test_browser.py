@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
+from _chromium import chromium_driver
 
 from reprlab.factors.browser import (
     ContextView,
@@ -84,20 +84,7 @@ def test_word_factor_views():
 
 
 def _driver():
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    driver_bin = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    if not (shutil.os.path.exists(chromium) and shutil.os.path.exists(driver_bin)):
-        pytest.skip("Debian chromium / chromium-driver not installed")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1200,900"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_bin), options=opts)
+    return chromium_driver()
 
 
 def test_browser_in_headless_chromium(tmp_path):

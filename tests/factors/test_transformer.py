@@ -250,10 +250,33 @@ def test_token_attribution(fitted, encoder):
         T.token_attribution(tf, encoder, c, 999, f, li)
 
 
-def test_factor_views(fitted):
-    views = T.factor_views(fitted, n_contexts=3)
+def test_factor_views_in_chromium(fitted, encoder, tmp_path):
+    from _chromium import chromium_driver
+    from selenium.webdriver.common.by import By
+
+    from reprlab.factors.browser import factor_page_name, write_browser
+
+    tf = fitted
+    f = int(tf.importance.max(1).values.argmax())
+    li = int(tf.peaks[f])
+    _, c, p = tf.top_contexts(f, li)[0]
+    w = T.token_attribution(tf, encoder, c, p, f, li, n_samples=16)
+    views = T.factor_views(tf, n_contexts=3, attributions={f: [(c, p, li, w)]})
     assert views and all(len(v.curve) == 7 for v in views)
     v = views[0]
     assert v.groups[0][0].endswith("(peak)")
     first = v.groups[0][1][0]
     assert first.tokens[first.highlight]  # the activating token is inside the window
+    index = write_browser(tmp_path, views, title="tiny")
+    driver = chromium_driver()
+    try:
+        driver.get((tmp_path / factor_page_name(f)).resolve().as_uri())
+        ticks = driver.find_elements(By.CSS_SELECTOR, "svg#curve text.tick")
+        assert [t.text for t in ticks] == ["emb", "L1", "L2", "L3", "L4", "L5", "L6"]
+        hits = driver.find_elements(By.CSS_SELECTOR, "li.context mark.hit")
+        assert hits and hits[0].text == tf.contexts.tokens[c][p].removeprefix("##")
+        assert driver.find_elements(By.CSS_SELECTOR, "li.attribution span.tok[title]")
+        driver.get(index.resolve().as_uri())
+        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        driver.quit()
