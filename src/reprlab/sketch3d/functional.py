@@ -28,6 +28,25 @@ def _check_clouds(a: torch.Tensor, b: torch.Tensor) -> None:
         raise ValueError(f"batch sizes differ: a {tuple(a.shape)} vs b {tuple(b.shape)}")
 
 
+def _gather(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    return torch.gather(points, 1, idx.unsqueeze(-1).expand(-1, -1, 3))
+
+
+def _exact(a: torch.Tensor, b: torch.Tensor, idx_ab: torch.Tensor, idx_ba: torch.Tensor,
+           squared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances to the chosen nearest neighbours, recomputed as ``|a - b|^2``.
+
+    The matmul expansion only *selects* the neighbours; recomputing the selected distances
+    from differences makes identical clouds score exactly 0 and gives clean gradients.
+    """
+    d_ab = ((a - _gather(b, idx_ab)) ** 2).sum(-1)
+    d_ba = ((b - _gather(a, idx_ba)) ** 2).sum(-1)
+    if not squared:
+        # numerical guard: sqrt has an infinite derivative at 0
+        d_ab, d_ba = d_ab.clamp_min(1e-18).sqrt(), d_ba.clamp_min(1e-18).sqrt()
+    return d_ab, d_ba
+
+
 def _reduce(d_ab: torch.Tensor, d_ba: torch.Tensor, reduction: str) -> torch.Tensor:
     per_cloud = d_ab.mean(-1) + d_ba.mean(-1)
     if reduction == "mean":
@@ -46,9 +65,10 @@ def chamfer_distance(a: torch.Tensor, b: torch.Tensor, *, squared: bool = True,
     .. math:: d_{CD}(A, B) = \\frac{1}{|A|}\\sum_{a\\in A}\\min_{b\\in B}\\|a-b\\|^2
               + \\frac{1}{|B|}\\sum_{b\\in B}\\min_{a\\in A}\\|a-b\\|^2
 
-    (squared distances, as PSGN and the official code's ``nn_distance``). Computed through the
-    expansion ``|a|^2 + |b|^2 - 2 a·b`` with one batched matmul, clamped at 0 (the expansion can
-    go slightly negative in float32).
+    (squared distances, as PSGN and the official code's ``nn_distance``). Nearest neighbours
+    are found through the expansion ``|a|^2 + |b|^2 - 2 a·b`` (one batched matmul, no graph);
+    the chosen distances are then recomputed from differences, which is exact (0 for
+    identical clouds) and keeps autograd memory at ``O(B (N + M))``.
 
     Parameters
     ----------
@@ -73,13 +93,10 @@ def chamfer_distance(a: torch.Tensor, b: torch.Tensor, *, squared: bool = True,
     _check_clouds(a, b)
     aa = (a * a).sum(-1, keepdim=True)  # (B, N, 1)
     bb = (b * b).sum(-1).unsqueeze(-2)  # (B, 1, M)
-    d = torch.baddbmm(aa + bb, a, b.transpose(1, 2), alpha=-2.0)
-    d = d.clamp_min(0.0)  # numerical guard: cancellation may give tiny negatives
-    d_ab = d.min(dim=2).values
-    d_ba = d.min(dim=1).values
-    if not squared:
-        d_ab, d_ba = d_ab.sqrt(), d_ba.sqrt()
-    return _reduce(d_ab, d_ba, reduction)
+    with torch.no_grad():  # only the argmins are used: no (B, N, M) graph is kept
+        d = torch.baddbmm(aa + bb, a, b.transpose(1, 2), alpha=-2.0)
+        idx_ab, idx_ba = d.argmin(dim=2), d.argmin(dim=1)
+    return _reduce(*_exact(a, b, idx_ab, idx_ba, squared), reduction)
 
 
 def chamfer_distance_chunked(a: torch.Tensor, b: torch.Tensor, *, chunk: int = 256,
@@ -97,20 +114,24 @@ def chamfer_distance_chunked(a: torch.Tensor, b: torch.Tensor, *, chunk: int = 2
     _check_clouds(a, b)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    bb = (b * b).sum(-1).unsqueeze(-2)
-    d_ab_parts = []
-    d_ba = None
-    for start in range(0, a.shape[1], chunk):
-        part = a[:, start:start + chunk]
-        aa = (part * part).sum(-1, keepdim=True)
-        d = torch.baddbmm(aa + bb, part, b.transpose(1, 2), alpha=-2.0).clamp_min(0.0)
-        d_ab_parts.append(d.min(dim=2).values)
-        col = d.min(dim=1).values
-        d_ba = col if d_ba is None else torch.minimum(d_ba, col)
-    d_ab = torch.cat(d_ab_parts, dim=1)
-    if not squared:
-        d_ab, d_ba = d_ab.sqrt(), d_ba.sqrt()
-    return _reduce(d_ab, d_ba, reduction)
+    with torch.no_grad():
+        bb = (b * b).sum(-1).unsqueeze(-2)
+        idx_parts = []
+        best = idx_ba = None
+        for start in range(0, a.shape[1], chunk):
+            part = a[:, start:start + chunk]
+            aa = (part * part).sum(-1, keepdim=True)
+            d = torch.baddbmm(aa + bb, part, b.transpose(1, 2), alpha=-2.0)
+            idx_parts.append(d.argmin(dim=2))
+            col, col_idx = d.min(dim=1)
+            if best is None:
+                best, idx_ba = col, col_idx
+            else:
+                upd = col < best
+                best = torch.where(upd, col, best)
+                idx_ba = torch.where(upd, col_idx + start, idx_ba)
+        idx_ab = torch.cat(idx_parts, dim=1)
+    return _reduce(*_exact(a, b, idx_ab, idx_ba, squared), reduction)
 
 
 def chamfer_distance_bruteforce(a: torch.Tensor, b: torch.Tensor, *,

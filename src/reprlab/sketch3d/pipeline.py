@@ -231,9 +231,9 @@ def train_standardizer(generator: UNetGenerator, discriminator: PatchDiscriminat
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
-            sums["d_loss"] += float(d_loss)
-            sums["g_gan"] += float(g_gan)
-            sums["g_l1"] += float(g_l1)
+            sums["d_loss"] += float(d_loss.detach())
+            sums["g_gan"] += float(g_gan.detach())
+            sums["g_l1"] += float(g_l1.detach())
             steps += 1
         history.append({k: v / max(steps, 1) for k, v in sums.items()} | {"epoch": epoch})
         if ckpt is not None:
