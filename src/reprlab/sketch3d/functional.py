@@ -28,6 +28,20 @@ def _check_clouds(a: torch.Tensor, b: torch.Tensor) -> None:
         raise ValueError(f"batch sizes differ: a {tuple(a.shape)} vs b {tuple(b.shape)}")
 
 
+def _sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared distances (B, N, M) by one batched matmul of augmented coordinates.
+
+    ``[-2a, |a|^2, 1] · [b, 1, |b|^2] = |a|^2 + |b|^2 - 2 a·b``: a single ``bmm`` with
+    inner size 5, no broadcast temporaries. May be slightly negative from cancellation; only
+    used to pick neighbours.
+    """
+    sa = (a * a).sum(-1, keepdim=True)
+    sb = (b * b).sum(-1, keepdim=True)
+    left = torch.cat([-2 * a, sa, torch.ones_like(sa)], dim=-1)
+    right = torch.cat([b, torch.ones_like(sb), sb], dim=-1)
+    return torch.bmm(left, right.transpose(1, 2))
+
+
 def _gather(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(points, 1, idx.unsqueeze(-1).expand(-1, -1, 3))
 
@@ -91,11 +105,11 @@ def chamfer_distance(a: torch.Tensor, b: torch.Tensor, *, squared: bool = True,
     0.0
     """
     _check_clouds(a, b)
-    aa = (a * a).sum(-1, keepdim=True)  # (B, N, 1)
-    bb = (b * b).sum(-1).unsqueeze(-2)  # (B, 1, M)
     with torch.no_grad():  # only the argmins are used: no (B, N, M) graph is kept
-        d = torch.baddbmm(aa + bb, a, b.transpose(1, 2), alpha=-2.0)
-        idx_ab, idx_ba = d.argmin(dim=2), d.argmin(dim=1)
+        # reducing along the last (contiguous) axis is several times faster than along
+        # dim 1, so the b->a direction gets its own (cheap, inner size 5) matmul
+        idx_ab = _sq_dist(a, b).min(dim=2).indices
+        idx_ba = _sq_dist(b, a).min(dim=2).indices
     return _reduce(*_exact(a, b, idx_ab, idx_ba, squared), reduction)
 
 
@@ -103,7 +117,8 @@ def chamfer_distance_chunked(a: torch.Tensor, b: torch.Tensor, *, chunk: int = 2
                              squared: bool = True, reduction: str = "mean") -> torch.Tensor:
     """:func:`chamfer_distance` computed in row chunks of ``a`` to bound memory.
 
-    Memory is ``O(B * chunk * M)`` instead of ``O(B * N * M)``; the result is the same.
+    Memory is ``O(B * chunk * max(N, M))`` instead of ``O(B * N * M)``; the result is the
+    same.
 
     Parameters
     ----------
@@ -115,22 +130,10 @@ def chamfer_distance_chunked(a: torch.Tensor, b: torch.Tensor, *, chunk: int = 2
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     with torch.no_grad():
-        bb = (b * b).sum(-1).unsqueeze(-2)
-        idx_parts = []
-        best = idx_ba = None
-        for start in range(0, a.shape[1], chunk):
-            part = a[:, start:start + chunk]
-            aa = (part * part).sum(-1, keepdim=True)
-            d = torch.baddbmm(aa + bb, part, b.transpose(1, 2), alpha=-2.0)
-            idx_parts.append(d.argmin(dim=2))
-            col, col_idx = d.min(dim=1)
-            if best is None:
-                best, idx_ba = col, col_idx
-            else:
-                upd = col < best
-                best = torch.where(upd, col, best)
-                idx_ba = torch.where(upd, col_idx + start, idx_ba)
-        idx_ab = torch.cat(idx_parts, dim=1)
+        idx_ab = torch.cat([_sq_dist(a[:, s:s + chunk], b).min(dim=2).indices
+                            for s in range(0, a.shape[1], chunk)], dim=1)
+        idx_ba = torch.cat([_sq_dist(b[:, s:s + chunk], a).min(dim=2).indices
+                            for s in range(0, b.shape[1], chunk)], dim=1)
     return _reduce(*_exact(a, b, idx_ab, idx_ba, squared), reduction)
 
 

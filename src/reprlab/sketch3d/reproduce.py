@@ -36,8 +36,10 @@ from reprlab.sketch3d.modules import PatchDiscriminator, PointCloudNet, UNetGene
 
 __all__ = ["QUICK_CONFIG", "FULL_CONFIG", "reproduce", "run"]
 
-QUICK_CONFIG = Sketch3DConfig()
-"""CPU minutes: 500 shapes (5 categories x 100), 64x64 sketches, 1024-point clouds."""
+QUICK_CONFIG = Sketch3DConfig(n_per_category=100, image_size=64, n_points=1024,
+                              freehand_variants=1, std_epochs=10, rec_epochs=20)
+"""CPU minutes: 500 shapes (5 categories x 100; 400 train / 50 val / 50 test), 64x64
+sketches, 1024-point clouds, ~250 optimisation steps per network."""
 
 FULL_CONFIG = Sketch3DConfig(n_per_category=1000, image_size=128, ngf=32, ndf=32, width=32,
                              std_epochs=20, rec_epochs=60, freehand_variants=2)
