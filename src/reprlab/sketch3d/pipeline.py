@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,8 +48,6 @@ __all__ = [
     "predict_file",
     "MODEL_FILE",
 ]
-
-log = logging.getLogger(__name__)
 
 MODEL_FILE = "sketch3d_model.pt"
 """File name of the trained model bundle inside a reproduce run's ``work_dir``."""
@@ -162,10 +159,6 @@ def build_dataset(config: Sketch3DConfig, *, cache_dir: str | Path | None = None
                             **{f"split_{k}": v for k, v in split.items()})
         os.replace(tmp, cache)
     return data
-
-
-def _images(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(a.astype(np.float32)).unsqueeze(1)
 
 
 def train_standardizer(generator: UNetGenerator, discriminator: PatchDiscriminator,

@@ -22,6 +22,7 @@ import torch
 
 from reprlab.registry import register_method
 from reprlab.report import Claim, MethodReport
+from reprlab.sketch3d.modules import PatchDiscriminator, PointCloudNet, UNetGenerator
 from reprlab.sketch3d.pipeline import (
     MODEL_FILE,
     Sketch3DConfig,
@@ -32,7 +33,6 @@ from reprlab.sketch3d.pipeline import (
     train_reconstructor,
     train_standardizer,
 )
-from reprlab.sketch3d.modules import PatchDiscriminator, PointCloudNet, UNetGenerator
 
 __all__ = ["QUICK_CONFIG", "FULL_CONFIG", "reproduce", "run"]
 
