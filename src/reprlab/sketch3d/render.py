@@ -6,8 +6,9 @@ triangles; meshes of a few hundred faces render in milliseconds), and three kind
 are drawn:
 
 * silhouette: mask pixels with a background 4-neighbour;
-* occluding contours: depth jumps between neighbouring covered pixels larger than
-  ``depth_jump`` pixel widths (the nearer pixel is inked);
+* occluding contours: depth changes between neighbouring covered pixels that neither pixel's
+  own surface plane explains to within ``depth_jump`` pixel widths (the nearer pixel is
+  inked; grazing planes, whose depth changes fast, do not make lines);
 * creases: neighbouring pixels on different faces whose normals differ by more than
   ``crease_deg`` degrees.
 
@@ -140,7 +141,7 @@ def dilate(img: np.ndarray, iterations: int = 1) -> np.ndarray:
 
 def render_contours(mesh: trimesh.Trimesh, *, azimuth: float, elevation: float,
                     size: int = 128, margin: int = 4, crease_deg: float = 40.0,
-                    depth_jump: float = 3.0, line_width: int = 1) -> np.ndarray:
+                    depth_jump: float = 2.0, line_width: int = 1) -> np.ndarray:
     """Line drawing of ``mesh``: silhouette + occluding contours + creases.
 
     Parameters
@@ -149,7 +150,7 @@ def render_contours(mesh: trimesh.Trimesh, *, azimuth: float, elevation: float,
         Minimum angle between neighbouring face normals for a crease line (40 keeps box edges
         and drops the 30-degree facets of 12-sided cylinders).
     depth_jump : float
-        Depth difference, in pixel widths, that makes an occluding contour.
+        Unexplained depth difference, in pixel widths, that makes an occluding contour.
     line_width : int
         1 = one-pixel lines; ``k`` dilates them ``k - 1`` times.
 
@@ -166,13 +167,21 @@ def render_contours(mesh: trimesh.Trimesh, *, azimuth: float, elevation: float,
     padded = np.pad(mask, 1)
     eroded = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
     lines |= mask & ~eroded
+    # depth slope of each pixel's own triangle, per pixel step (rows grow downwards):
+    # a plane n.X = c in camera space has dZ/dx = -nx/nz and dZ/dy = -ny/nz
+    nz = np.where(np.abs(r.normal[..., 2]) < 1e-3, 1e-3, r.normal[..., 2])
+    slope = (r.normal[..., 1] / nz, -r.normal[..., 0] / nz)  # (d depth / d row, d / d col)
     for axis in (0, 1):  # vertical then horizontal neighbour pairs
         sl_a = (slice(None, -1), slice(None)) if axis == 0 else (slice(None), slice(None, -1))
         sl_b = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
         both = mask[sl_a] & mask[sl_b]
         da, db = r.depth[sl_a], r.depth[sl_b]
+        # an occluding contour is a depth change that neither pixel's own surface plane
+        # explains (a grazing plane may change depth by many pixel widths per pixel)
         with np.errstate(invalid="ignore"):
-            jump = both & (np.abs(da - db) > depth_jump)
+            err_a = np.abs(db - (da + slope[axis][sl_a]))
+            err_b = np.abs(da - (db - slope[axis][sl_b]))
+            jump = both & (np.minimum(err_a, err_b) > depth_jump)
         crease = both & (r.face[sl_a] != r.face[sl_b]) & (
             (r.normal[sl_a] * r.normal[sl_b]).sum(-1) < cos_t)
         a_near = da >= db
