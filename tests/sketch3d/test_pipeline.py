@@ -43,7 +43,8 @@ def test_reproduce_end_to_end(tiny_run):
     assert report.method == "sketch3d" and len(report.claims) == 3
     for claim in report.claims[:2]:
         vals = claim.measured_value
-        assert set(vals) >= {"synthetic", "free-hand", "free-hand + standardization"}
+        assert set(vals) >= {"synthetic", "free-hand", "free-hand + standardization",
+                             "synthetic + standardization"}
         assert all(np.isfinite(vals[k]) for k in vals if k != "gap closed" and vals[k])
     assert report.claims[2].verdict == "not reproduced"
     assert len(report.figures) == 2 and report.tables["per_category"]
@@ -90,3 +91,13 @@ def test_reconstructor_loss_decreases():
     net = PointCloudNet(32, 64, 4, 32)
     rows = train_reconstructor(net, x, pts, epochs=8, batch_size=8, lr=3e-3, progress=False)
     assert rows[-1]["loss"] < 0.7 * rows[0]["loss"]
+
+
+def test_model_without_baseline_refuses_unstandardized(tiny_run):
+    ctx, _ = tiny_run
+    model = load_model(ctx.work_dir)
+    x = torch.zeros(1, 1, 32, 32)
+    assert model.reconstruct(x, standardize=False).shape == (1, 64, 3)
+    model.baseline = None
+    with pytest.raises(ValueError, match="baseline"):
+        model.reconstruct(x, standardize=False)

@@ -2,10 +2,12 @@
 
 Data: procedural shapes (:mod:`.shapes`), one rendered standard sketch per shape from a random
 view (:mod:`.render`), free-hand versions (:mod:`.freehand`) and a surface point cloud per
-shape. Training follows the paper's two stages: the reconstruction net is trained on standard
-(synthetic) sketches with Chamfer loss, and the standardization net (pix2pix) is trained to
-map free-hand versions of training sketches back to their standard sketches. At test time a
-free-hand sketch is standardized, then reconstructed.
+shape. Training follows the paper: the standardization net (pix2pix) is trained to map free-hand
+versions of training sketches back to their standard sketches; the reconstruction net is then
+trained with the Chamfer loss on the *standardized* synthetic sketches, so that at test time
+every sketch (synthetic or free-hand) goes through the same standardizer before the 2D->3D
+net. A baseline reconstruction net trained on the raw synthetic sketches measures what
+happens without the module.
 """
 
 from __future__ import annotations
@@ -300,24 +302,38 @@ def evaluate(net: PointCloudNet, sketches: torch.Tensor, points: torch.Tensor,
 
 @dataclass
 class Sketch3DModel:
-    """A trained pipeline: ``standardizer`` (free-hand -> standard) and ``reconstructor``."""
+    """A trained pipeline.
+
+    ``standardizer`` maps any sketch to the standard style; ``reconstructor`` was trained on
+    *standardized* synthetic sketches (the paper's pipeline); ``baseline`` (optional) was
+    trained on raw synthetic sketches and is used when standardization is switched off.
+    """
 
     standardizer: UNetGenerator
     reconstructor: PointCloudNet
     config: Sketch3DConfig
+    baseline: PointCloudNet | None = None
 
     @torch.no_grad()
     def standardize(self, sketches: torch.Tensor) -> torch.Tensor:
-        """Standardize ink images (B, 1, S, S); the output is binarized at 0.5."""
+        """Standardize ink images (B, 1, S, S) -> (B, 1, S, S) in [0, 1] (not binarized)."""
         self.standardizer.eval()
-        return (_batched(self.standardizer, sketches) > 0.5).float()
+        return _batched(self.standardizer, sketches)
 
     @torch.no_grad()
     def reconstruct(self, sketches: torch.Tensor, *, standardize: bool = True) -> torch.Tensor:
-        """Point clouds (B, n_points, 3) for ink images (B, 1, S, S)."""
-        self.reconstructor.eval()
-        x = self.standardize(sketches) if standardize else sketches
-        return _batched(self.reconstructor, x)
+        """Point clouds (B, n_points, 3) for ink images (B, 1, S, S).
+
+        ``standardize=False`` skips the module and uses ``baseline`` (the net trained on raw
+        synthetic sketches); it raises when the model has none.
+        """
+        if standardize:
+            self.reconstructor.eval()
+            return _batched(self.reconstructor, self.standardize(sketches))
+        if self.baseline is None:
+            raise ValueError("this model has no baseline reconstructor; use standardize=True")
+        self.baseline.eval()
+        return _batched(self.baseline, sketches)
 
 
 def _config_to_dict(config: Sketch3DConfig) -> dict[str, Any]:
@@ -337,6 +353,8 @@ def save_model(model: Sketch3DModel, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"standardizer": model.standardizer.state_dict(),
                 "reconstructor": model.reconstructor.state_dict(),
+                "baseline": (model.baseline.state_dict() if model.baseline is not None
+                             else None),
                 "config": _config_to_dict(model.config)}, path)
     return path
 
@@ -364,9 +382,14 @@ def load_model(path: str | Path) -> Sketch3DModel:
     rec = PointCloudNet(config.image_size, config.n_points, config.width, config.hidden)
     std.load_state_dict(state["standardizer"])
     rec.load_state_dict(state["reconstructor"])
+    base = None
+    if state.get("baseline") is not None:
+        base = PointCloudNet(config.image_size, config.n_points, config.width, config.hidden)
+        base.load_state_dict(state["baseline"])
+        base.eval()
     std.eval()
     rec.eval()
-    return Sketch3DModel(standardizer=std, reconstructor=rec, config=config)
+    return Sketch3DModel(standardizer=std, reconstructor=rec, config=config, baseline=base)
 
 
 def predict_points(model: Sketch3DModel, sketch: np.ndarray, *,
