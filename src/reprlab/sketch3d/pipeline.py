@@ -179,6 +179,7 @@ def train_standardizer(generator: UNetGenerator, discriminator: PatchDiscriminat
     Parameters
     ----------
     inputs, targets : Tensor, shape (N, 1, S, S) in [0, 1]
+        Float, or uint8 {0, 1} (converted per batch, which keeps big data sets small).
 
     Returns
     -------
@@ -213,7 +214,7 @@ def train_standardizer(generator: UNetGenerator, discriminator: PatchDiscriminat
         for b in progress_bar(range(0, n - batch_size + 1, batch_size), enabled=progress,
                               desc=f"standardizer {epoch + 1}/{epochs}"):
             idx = perm[b:b + batch_size]
-            x, y = inputs[idx], targets[idx]
+            x, y = inputs[idx].float(), targets[idx].float()  # uint8 storage is fine
             fake = generator(x)
             d_loss = pix2pix_discriminator_loss(discriminator(x, y),
                                                 discriminator(x, fake.detach()))

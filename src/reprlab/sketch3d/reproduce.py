@@ -152,8 +152,10 @@ def run(ctx: Any, config: Sketch3DConfig | None = None) -> MethodReport:
     gen = UNetGenerator(cfg.image_size, cfg.ngf)
     disc = PatchDiscriminator(cfg.ndf)
     v = cfg.freehand_variants
-    std_in = imgs(data.freehand_train[tr].reshape(-1, cfg.image_size, cfg.image_size))
-    std_out = imgs(np.repeat(data.clean[tr], v, axis=0))
+    # uint8 pairs, converted per batch (the full run holds 8,000 pairs at 128x128)
+    std_in = torch.from_numpy(
+        data.freehand_train[tr].reshape(-1, cfg.image_size, cfg.image_size)).unsqueeze(1)
+    std_out = torch.from_numpy(np.repeat(data.clean[tr], v, axis=0)).unsqueeze(1)
     std_hist = train_standardizer(gen, disc, std_in, std_out, epochs=cfg.std_epochs,
                                   batch_size=cfg.std_batch, lr=cfg.std_lr,
                                   lambda_l1=cfg.lambda_l1, seed=cfg.seed, checkpoint_dir=ckpt,
