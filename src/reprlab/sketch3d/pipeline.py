@@ -363,8 +363,8 @@ def save_model(model: Sketch3DModel, path: str | Path) -> Path:
 def _missing_model_message(path: Path) -> str:
     return (f"no trained sketch3d model at {path}. Train one with "
             "`reprlab reproduce sketch3d --quick --out reprlab-out` (writes "
-            f"reprlab-out/sketch3d/work/{MODEL_FILE}, a few minutes on CPU) and pass "
-            "--work-dir reprlab-out/sketch3d/work, or pass --checkpoint PATH")
+            f"reprlab-out/sketch3d/work/{MODEL_FILE}, the default place `predict` looks; a few "
+            "minutes on CPU), or pass --work-dir DIR / --checkpoint PATH")
 
 
 def load_model(path: str | Path) -> Sketch3DModel:
