@@ -5,7 +5,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from _chromium import chromium_driver
 
 from reprlab.factors.browser import (
     ContextView,
@@ -83,15 +82,11 @@ def test_word_factor_views():
     assert views[0].groups[0][1][0].tokens == ["apple"] and views[0].label == "apple, pear"
 
 
-def _driver():
-    return chromium_driver()
-
-
-def test_browser_in_headless_chromium(tmp_path):
+def test_browser_in_headless_chromium(tmp_path, make_chromium):
     from selenium.webdriver.common.by import By
 
     index = write_browser(tmp_path, _views(), title="Test factors")
-    driver = _driver()
+    driver = make_chromium()
     try:
         driver.get(index.resolve().as_uri())
         rows = driver.find_elements(By.CSS_SELECTOR, "#factor-list li")

@@ -250,8 +250,7 @@ def test_token_attribution(fitted, encoder):
         T.token_attribution(tf, encoder, c, 999, f, li)
 
 
-def test_factor_views_in_chromium(fitted, encoder, tmp_path):
-    from _chromium import chromium_driver
+def test_factor_views_in_chromium(fitted, encoder, tmp_path, make_chromium):
     from selenium.webdriver.common.by import By
 
     from reprlab.factors.browser import factor_page_name, write_browser
@@ -268,7 +267,7 @@ def test_factor_views_in_chromium(fitted, encoder, tmp_path):
     first = v.groups[0][1][0]
     assert first.tokens[first.highlight]  # the activating token is inside the window
     index = write_browser(tmp_path, views, title="tiny")
-    driver = chromium_driver()
+    driver = make_chromium()
     try:
         driver.get((tmp_path / factor_page_name(f)).resolve().as_uri())
         ticks = driver.find_elements(By.CSS_SELECTOR, "svg#curve text.tick")

@@ -24,3 +24,10 @@ def chromium_driver():
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver_bin), options=opts)
+
+
+@pytest.fixture
+def make_chromium():
+    """The :func:`chromium_driver` factory, as a fixture (test modules are not importable
+    from each other under pytest's importlib mode)."""
+    return chromium_driver
