@@ -100,19 +100,19 @@ def receptive_fields(flow: RGFlow, z: torch.Tensor, level: int, *, n: int = 4,
     return cols.abs().sum(1), positions
 
 
-def receptive_field_sizes(rf: torch.Tensor, *, mass: float = 0.95,
-                          rel_tol: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def receptive_field_sizes(rf: torch.Tensor, *, visible: float = 1e-2,
+                          support_tol: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
     """Width (sqrt of the area, pixels) of receptive fields ``rf`` (n, L, L).
 
-    Returns ``(support, effective)``: the support counts pixels with ``|J| > rel_tol * max``
-    (the exact non-zero set up to float noise); the effective field is the fewest pixels that
-    hold ``mass`` of the squared Jacobian.
+    Returns ``(support, effective)``: the support counts pixels with
+    ``|J| > support_tol * max|J|`` (the exact non-zero set up to float noise, fixed by the
+    block layout); the effective field counts pixels with ``|J| >= visible * max|J|`` (what
+    a normalised plot of the field shows; it is learned).
     """
     flat = rf.flatten(1)
-    support = (flat > rel_tol * flat.amax(1, keepdim=True)).sum(1).float().sqrt()
-    energy = flat.pow(2).sort(1, descending=True).values
-    cum = energy.cumsum(1) / energy.sum(1, keepdim=True).clamp_min(1e-30)
-    effective = ((cum < mass).sum(1) + 1).float().sqrt()
+    peak = flat.amax(1, keepdim=True).clamp_min(1e-30)
+    support = (flat > support_tol * peak).sum(1).float().sqrt()
+    effective = (flat >= visible * peak).sum(1).float().sqrt()
     return support, effective
 
 
