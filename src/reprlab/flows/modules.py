@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from reprlab.flows import functional as RF
 
@@ -132,11 +133,14 @@ class RNVPBlock(nn.Module):
     two affine couplings with complementary checkerboard masks, so every pixel is updated.
 
     Shape: ``(N, C, K, K) -> (N, C, K, K)`` plus ``log|det|`` (N,).
+
+    ``grad_checkpoint=True`` recomputes the subnets in the backward pass (as the official
+    ``my_checkpoint``), trading time for the memory the paper-size model needs.
     """
 
     def __init__(self, channels: int, kernel_size: int = 4, *, n_layers: int = 2,
-                 hidden: int = 512, n_resblocks: int = 4, n_mlp: int = 2, device=None,
-                 dtype=None) -> None:
+                 hidden: int = 512, n_resblocks: int = 4, n_mlp: int = 2,
+                 grad_checkpoint: bool = False, device=None, dtype=None) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
@@ -151,14 +155,21 @@ class RNVPBlock(nn.Module):
         self.register_buffer("mask_b", RF.checkerboard_mask(channels, kernel_size, parity=1,
                                                             dtype=dtype))
         self.channels, self.kernel_size = channels, kernel_size
+        self.grad_checkpoint = grad_checkpoint
 
     def reset_parameters(self) -> None:
         for net in [*self.s_nets, *self.t_nets]:
             net.reset_parameters()
 
+    def _maybe_checkpointed(self, net: nn.Module):
+        if self.grad_checkpoint and self.training and torch.is_grad_enabled():
+            return lambda v: checkpoint(net, v, use_reentrant=False)
+        return net
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ld = x.new_zeros(x.shape[0])
         for s, t in zip(self.s_nets, self.t_nets, strict=True):
+            s, t = self._maybe_checkpointed(s), self._maybe_checkpointed(t)
             for mask in (self.mask_a, self.mask_b):
                 x, d = RF.affine_coupling(x, s, t, mask=mask)
                 ld = ld + d
@@ -205,6 +216,8 @@ class RGFlow(nn.Module):
         Factorised unit-variance prior on every latent (paper default: Laplace).
     constraint : float
         Logit preprocessing range (official 0.9: pixels are squeezed into [0.05, 0.95]).
+    grad_checkpoint : bool
+        Recompute subnets in the backward pass to save memory (needed for the paper size).
 
     Notes
     -----
@@ -222,8 +235,8 @@ class RGFlow(nn.Module):
     def __init__(self, image_size: int = 32, channels: int = 1, *, kernel_size: int = 4,
                  n_layers: int | Sequence[int] = (8, 6, 4, 2), hidden: int | Sequence[int] = 512,
                  n_resblocks: int | Sequence[int] = 4, n_mlp: int | Sequence[int] = 2,
-                 prior: str = "laplace", constraint: float = 0.9, device=None,
-                 dtype=None) -> None:
+                 prior: str = "laplace", constraint: float = 0.9,
+                 grad_checkpoint: bool = False, device=None, dtype=None) -> None:
         super().__init__()
         ok, reason = RF.check_image_size(image_size, kernel_size)
         if not ok:
@@ -244,7 +257,8 @@ class RGFlow(nn.Module):
             for _ in ("disentangler", "decimator"):
                 self.blocks.append(RNVPBlock(channels, kernel_size, n_layers=nl[h],
                                              hidden=hd[h], n_resblocks=nr[h], n_mlp=nm[h],
-                                             device=device, dtype=dtype))
+                                             grad_checkpoint=grad_checkpoint, device=device,
+                                             dtype=dtype))
         self.layout = RF.rg_layout(image_size, kernel_size=kernel_size)
         self.register_buffer("levels", RF.level_map(image_size, kernel_size=kernel_size),
                              persistent=False)
