@@ -97,18 +97,22 @@ def _train(model, data, cfg: FlowsConfig, ctx, tag: str) -> tuple[list[float], f
     return hist["bpd"], n_seen / max(seconds, 1e-9)
 
 
-def _imshow_grid(images: torch.Tensor, nrow: int, titles=None, scale: float = 1.1):
+def _imshow_grid(rows: list[torch.Tensor], titles: list[str] | None = None,
+                 scale: float = 1.1):
+    """One row of images per tensor in ``rows`` (each (n, 1, H, W) in [0, 1])."""
     import matplotlib.pyplot as plt
 
-    n = images.shape[0]
-    ncol = math.ceil(n / nrow)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(ncol * scale, nrow * scale), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(images[k, 0].detach().numpy(), cmap="gray", vmin=0, vmax=1)
-            if titles is not None and k < len(titles) and titles[k]:
-                ax.set_title(titles[k], fontsize=7)
+    ncol = max(r.shape[0] for r in rows)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(ncol * scale, len(rows) * scale),
+                             squeeze=False)
+    for r, imgs in enumerate(rows):
+        for c in range(ncol):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < imgs.shape[0]:
+                ax.imshow(imgs[c, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+        if titles is not None and r < len(titles):
+            axes[r, 0].set_title(titles[r], fontsize=7, loc="left")
     return fig
 
 
@@ -259,7 +263,9 @@ def run(ctx, config: FlowsConfig) -> MethodReport:
              "A flow initialised at the identity starts with 1-pixel fields, so the effective "
              "width needs training to grow. Periodic boundaries cap the support at the image; "
              f"{cfg.image_size}x{cfg.image_size} images have {rg0.n_levels} levels."))
-    fig = _imshow_grid(torch.stack(rf_imgs).unsqueeze(1), nrow=rg0.n_levels, titles=titles)
+    rf_stack = torch.stack(rf_imgs).unsqueeze(1)
+    per = rf_stack.shape[0] // rg0.n_levels
+    fig = _imshow_grid(list(rf_stack.split(per)), titles=titles[::per])
     report.add_figure("Receptive fields per level", fig,
                       "|d image / d latent| for random latents of each level (rows), trained "
                       f"RG-Flow (Laplace) on {d0}; each normalised to its max.")
@@ -327,13 +333,11 @@ def run(ctx, config: FlowsConfig) -> MethodReport:
     n_show = min(6, imgs.shape[0])
     holed = imgs[:n_show].clone()
     holed[:, :, mask] = 0.5
-    tmap = touched.float()[None, None].expand(1, 1, L, L)
-    grid = torch.cat([imgs[:n_show], holed, outs["rg_flow"][:n_show],
-                      outs["zuko_realnvp"][:n_show]])
-    fig = _imshow_grid(torch.cat([grid, tmap]), nrow=5,
-                       titles=["truth"] + [""] * (n_show - 1) + ["masked"] + [""] * (n_show - 1)
-                       + ["RG-Flow"] + [""] * (n_show - 1) + ["zuko RealNVP"]
-                       + [""] * (n_show - 1) + [f"touched {int(touched.sum())}/{L * L}"])
+    tmap = touched.float()[None, None]
+    fig = _imshow_grid([imgs[:n_show], holed, outs["rg_flow"][:n_show],
+                        outs["zuko_realnvp"][:n_show], tmap],
+                       titles=["truth", "masked", "RG-Flow", "zuko RealNVP",
+                               f"touched latents {int(touched.sum())}/{L * L}"])
     report.add_figure("Inpainting", fig, "Rows: truth, masked, RG-Flow, zuko Real NVP; last: "
                       "latent positions whose receptive field meets the hole.")
     fig, ax = plt.subplots(figsize=(4, 3))
@@ -360,10 +364,9 @@ def run(ctx, config: FlowsConfig) -> MethodReport:
         closer = ((lo[0] - lo[1]).pow(2).flatten(1).mean(1)
                   < (lo[0] - lo[2]).pow(2).flatten(1).mean(1)).float().mean()
         follow[f"cutoff_{cut}"] = float(closer)
-    fig = _imshow_grid(torch.cat(rows_img), nrow=len(rows_img),
-                       titles=["A (high levels)"] + [""] * (n - 1) + ["B (low levels)"]
-                       + [""] * (n - 1) + sum(([f"mix, levels>={c} from A"] + [""] * (n - 1)
-                                               for c in range(1, rg0.n_levels)), []))
+    fig = _imshow_grid(rows_img, titles=["A (high levels)", "B (low levels)"]
+                       + [f"mix: levels >= {c} from A, < {c} from B"
+                          for c in range(1, rg0.n_levels)])
     report.add_figure("Cross-scale mixing", fig,
                       "Latents of levels >= cutoff from A, below from B, decoded.")
     frac = min(follow.values())
@@ -377,7 +380,7 @@ def run(ctx, config: FlowsConfig) -> MethodReport:
         note="fraction of mixes whose 2^cutoff-average-pooled image is closer to A's than to "
              "B's; reproduced if >= 0.8 for every cutoff."))
     samples = rg0.sample(16, temperature=0.7, generator=torch.Generator().manual_seed(0))
-    report.add_figure("Samples", _imshow_grid(samples.detach(), nrow=2),
+    report.add_figure("Samples", _imshow_grid(list(samples.detach().split(8))),
                       f"RG-Flow (Laplace) samples at temperature 0.7, {d0}.")
     return report
 
