@@ -1,0 +1,188 @@
+"""Tests of the FISTA / dictionary-learning core: KKT, scikit-learn agreement, recovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reprlab.sparse import functional as F
+
+
+def _problem(seed: int, dtype: torch.dtype, n: int = 30, d: int = 16, k: int = 32):
+    g = torch.Generator().manual_seed(seed)
+    phi = F.normalize_atoms(torch.randn(k, d, generator=g, dtype=torch.float64)).to(dtype)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype)
+    return x, phi
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("positive", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kkt_conditions(seed, positive, dtype):
+    x, phi = _problem(seed, dtype)
+    lam = 0.3
+    a = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-10)
+    corr = (x - a @ phi) @ phi.T  # Φᵢᵀ(x − Φa)
+    tol = 1e-8 if dtype == torch.float64 else 2e-4
+    act = a != 0
+    assert act.any() and (~act).any()
+    # active atoms: correlation equals λ·sign(a)
+    assert torch.allclose(corr[act], lam * torch.sign(a[act]), atol=tol)
+    if positive:
+        assert (a >= 0).all()
+        assert corr[~act].max() <= lam + tol
+    else:
+        assert corr[~act].abs().max() <= lam + tol
+
+
+@pytest.mark.parametrize("positive", [True, False])
+def test_matches_sklearn_lasso(positive):
+    from sklearn.linear_model import Lasso
+
+    x, phi = _problem(3, torch.float64, n=12)
+    lam = 0.2
+    ours = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12)
+    d = phi.shape[1]
+    # sklearn's Lasso minimises 1/(2d)‖y − Xw‖² + α‖w‖₁, so α = λ/d
+    lasso = Lasso(alpha=lam / d, fit_intercept=False, positive=positive, tol=1e-12,
+                  max_iter=100000)
+    ref = np.stack([lasso.fit(phi.T.numpy(), xi.numpy()).coef_ for xi in x])
+    np.testing.assert_allclose(ours.numpy(), ref, atol=1e-4)
+
+
+def test_matches_sklearn_sparse_encode():
+    from sklearn.decomposition import sparse_encode
+
+    x, phi = _problem(4, torch.float64, n=10)
+    ours = F.sparse_encode(x, phi, lam=0.25, max_iter=20000, tol=1e-12)
+    ref = sparse_encode(x.numpy(), phi.numpy(), algorithm="lasso_cd", alpha=0.25,
+                        positive=True, max_iter=100000)
+    np.testing.assert_allclose(ours.numpy(), ref, atol=1e-4)
+
+
+def test_identity_dictionary_is_soft_threshold():
+    x = torch.tensor([[2.0, 0.1, -1.0]])
+    a = F.sparse_encode(x, torch.eye(3), lam=0.5, tol=0, max_iter=50)
+    assert torch.allclose(a, torch.tensor([[1.5, 0.0, 0.0]]))
+    a = F.sparse_encode(x, torch.eye(3), lam=0.5, positive=False, tol=0, max_iter=50)
+    assert torch.allclose(a, torch.tensor([[1.5, 0.0, -0.5]]))
+
+
+def test_warm_start_and_chunking_agree():
+    x, phi = _problem(5, torch.float64, n=40)
+    full = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12)
+    chunked = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, chunk_size=7)
+    torch.testing.assert_close(full, chunked, atol=1e-8, rtol=0)
+    warm, it = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-10, init=full,
+                               return_n_iter=True)
+    assert it <= 10
+    torch.testing.assert_close(warm, full, atol=1e-7, rtol=0)
+
+
+def test_lipschitz_constant_matches_eigvalsh():
+    _, phi = _problem(6, torch.float64, k=50, d=20)
+    exact = torch.linalg.eigvalsh(phi @ phi.T).max().item()
+    est = F.lipschitz_constant(phi, n_iter=1000, tol=1e-12)
+    assert exact <= est <= 1.02 * exact
+
+
+def test_metrics():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    assert F.fvu(x, x) == 0.0
+    assert F.fvu(x, x.mean(0, keepdim=True).expand_as(x)) == pytest.approx(1.0)
+    codes = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0]])
+    assert F.mean_l0(codes) == pytest.approx(1.5)
+    assert F.dead_fraction(codes) == pytest.approx(1 / 3)
+    torch.testing.assert_close(F.atom_usage(codes), torch.tensor([1.0, 0.5, 0.0],
+                                                                 dtype=torch.float64))
+    phi = torch.eye(3)[:, :2]
+    assert F.objective(torch.zeros(1, 2), phi, torch.zeros(1, 3), lam=1.0) == 0.0
+
+
+def _planted(seed: int = 0, n: int = 4000, d: int = 30, k: int = 40):
+    g = torch.Generator().manual_seed(seed)
+    true = F.normalize_atoms(torch.randn(k, d, generator=g))
+    idx = torch.argsort(torch.rand(n, k, generator=g), 1)[:, :3]
+    codes = torch.zeros(n, k).scatter_(1, idx, torch.rand(n, 3, generator=g) + 0.5)
+    return codes @ true, true
+
+
+def test_recovers_planted_dictionary():
+    x, true = _planted()
+    state, infos = F.learn_dictionary(x, n_atoms=40, lam=0.05, n_epochs=5, batch_size=256,
+                                      lr=0.6, bias_correction=True, max_iter=200,
+                                      generator=torch.Generator().manual_seed(1))
+    cos = state.dictionary @ true.T
+    assert (cos.max(0).values > 0.95).float().mean() >= 0.9
+    assert torch.allclose(state.dictionary.norm(dim=1), torch.ones(40), atol=1e-5)
+    assert infos[-1].objective < 0.5 * infos[0].objective
+
+
+def test_recovers_planted_dictionary_official_step():
+    """The paper's update (lr 0.005-scale, no bias correction) also recovers it."""
+    x, true = _planted(seed=2)
+    state, _ = F.learn_dictionary(x, n_atoms=40, lam=0.05, n_epochs=10, batch_size=256,
+                                  lr=0.05, max_iter=200,
+                                  generator=torch.Generator().manual_seed(1))
+    cos = state.dictionary @ true.T
+    assert (cos.max(0).values > 0.95).float().mean() >= 0.9
+
+
+def test_sample_weights_scale_the_gradient():
+    x, _ = _planted(n=256)
+    st = F.init_state(F.normalize_atoms(x[:40].clone()))
+    kw = dict(lam=0.05, tol=0, max_iter=50)
+    # weights scale the residual in the gradient only: w = 2 is the same as lr × 2
+    a, _ = F.dictionary_step(st, x, weights=torch.full((256,), 2.0), lr=0.05, **kw)
+    b, _ = F.dictionary_step(st, x, lr=0.1, **kw)
+    torch.testing.assert_close(a.dictionary, b.dictionary, atol=1e-5, rtol=0)
+    # zero weights leave the atoms where they were
+    c, _ = F.dictionary_step(st, x, weights=torch.zeros(256), lr=0.05, **kw)
+    torch.testing.assert_close(c.dictionary, st.dictionary, atol=1e-6, rtol=0)
+
+
+def test_dead_atoms_are_resampled():
+    x, _ = _planted(n=512)
+    phi0 = F.normalize_atoms(x[:8].clone())
+    phi0[3] = -phi0[3].abs() - 1.0  # an atom never used with a ≥ 0 on positive-ish data
+    phi0 = F.normalize_atoms(phi0)
+    st = F.init_state(phi0)
+    x = x.abs()
+    for _ in range(4):
+        st, info = F.dictionary_step(st, x[:128], lam=0.05, resample_every=4, max_iter=50)
+    assert info.n_resampled >= 1
+    assert torch.allclose(st.dictionary.norm(dim=1), torch.ones(8), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(lam=-0.1), "lam"),
+        (dict(lam=float("nan")), "lam"),
+        (dict(lam=0.1, max_iter=0), "max_iter"),
+        (dict(lam=0.1, tol=-1.0), "tol"),
+    ],
+)
+def test_bad_hyperparameters(kwargs, match):
+    x, phi = _problem(0, torch.float32)
+    with pytest.raises(ValueError, match=match):
+        F.sparse_encode(x, phi, **kwargs)
+
+
+def test_bad_inputs():
+    x, phi = _problem(0, torch.float32)
+    with pytest.raises(ValueError, match=r"16 features.*dictionary has 8"):
+        F.sparse_encode(x, phi[:, :8], lam=0.1)
+    with pytest.raises(ValueError, match="2-D"):
+        F.sparse_encode(x[0], phi, lam=0.1)
+    bad = x.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        F.sparse_encode(bad, phi, lam=0.1)
+    with pytest.raises(ValueError, match="dtype"):
+        F.sparse_encode(x.double(), phi, lam=0.1)
+    with pytest.raises(ValueError, match="init"):
+        F.sparse_encode(x, phi, lam=0.1, init=torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="weights"):
+        F.dictionary_step(F.init_state(phi), x, lam=0.1, weights=torch.ones(3))
