@@ -92,6 +92,29 @@ class LieSparseCoding(nn.Module):
             t = torch.randn(self.templates.shape, generator=generator, dtype=torch.float64)
             self.templates.copy_((t / t.norm(dim=0, keepdim=True)).to(self.templates))
 
+    def init_from_data(self, images: torch.Tensor, *,
+                       generator: torch.Generator | None = None) -> None:
+        """Data-driven start (our addition; the official code starts at random).
+
+        W ← the top-2L principal directions of ``images`` (uncentred second moment), taken
+        in pairs; Ψ ← K random images projected on span W, unit norm. For circularly
+        translated data the second moment is stationary, so these pairs are Fourier pairs.
+        """
+        x = images.flatten(1).to(torch.float64)
+        if x.shape[1] != self.n_features:
+            raise ValueError(f"images must have {self.n_features} features, got shape "
+                             f"{tuple(images.shape)}")
+        _, _, vh = torch.linalg.svd(x, full_matrices=False)
+        w = vh[: 2 * self.n_blocks].T
+        if w.shape[1] < 2 * self.n_blocks:
+            raise ValueError(f"need at least 2L = {2 * self.n_blocks} images to initialise W, "
+                             f"got {x.shape[0]}")
+        idx = torch.randperm(x.shape[0], generator=generator)[: self.n_templates]
+        psi = w @ (w.T @ x[idx].T)
+        with torch.no_grad():
+            self.weight.copy_(w.to(self.weight))
+            self.templates.copy_((psi / psi.norm(dim=0, keepdim=True)).to(self.templates))
+
     def extra_repr(self) -> str:
         return (f"n_features={self.n_features}, n_templates={self.n_templates}, "
                 f"n_blocks={self.n_blocks}, n_params={self.n_params}, sigma={self.sigma}, "
