@@ -44,7 +44,7 @@ def _synthetic(seed: int = 1, n: int = 300, d: int = 16, blocks: int = 3, k: int
 def test_fourier_basis_gives_exact_circular_shift(shape, shift):
     # all non-self-conjugate frequencies of the half-space: W spans all but DC/Nyquist
     n = len(shape)
-    cand = F.candidate_frequencies(max(shape) // 2, n)
+    cand = F.candidate_frequencies(max(shape) // 2, n, both_signs=False)
     sizes = torch.tensor(shape)
     keep = [w for w in cand if not ((2 * w) % sizes == 0).all()
             and all(abs(int(a)) <= s // 2 for a, s in zip(w, shape, strict=True))
@@ -91,7 +91,7 @@ def test_make_frequencies():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_inference_recovers_shift_of_template(seed):
     shape = (8, 8)
-    omega = F.candidate_frequencies(3, 2)[1:]  # drop ω = 0
+    omega = F.candidate_frequencies(3, 2, both_signs=False)[1:]  # drop ω = 0
     omega = omega[((2 * omega) % 8 != 0).any(dim=1)]
     w = fourier_basis(shape, omega).float()
     g = torch.Generator().manual_seed(seed)
@@ -166,6 +166,18 @@ def test_fit_checkpoint_resume(tmp_path):
     assert torch.allclose(again.weight.T @ again.weight, torch.eye(6), atol=1e-4)
 
 
+def test_orientation_scores_detect_a_reflected_block():
+    x, _, _, w_true, omega, psi_true = _synthetic(n=100)
+    out = F.infer(x, weight=w_true, omega=omega, templates=psi_true, grid_size=32, lam=1.0)
+    post, grid = out.posterior.flatten(1), F.torus_grid(32, 1)
+    ok = F.orientation_scores(x, out.alpha, post, grid, omega, weight=w_true)
+    assert (ok[:, 0] > 2 * ok[:, 1]).all()  # the true signs win
+    reflected = w_true.clone()
+    reflected[:, [4, 5]] = w_true[:, [5, 4]]  # swap the ω = 3 pair: a reflection
+    sc = F.orientation_scores(x, out.alpha, post, grid, omega, weight=reflected)
+    assert sc[2, 1] > 2 * sc[2, 0] and (sc[:2, 0] > 2 * sc[:2, 1]).all()
+
+
 # ----------------------------------------------------------------------------- data
 def _digits():
     g = torch.Generator().manual_seed(0)
@@ -195,7 +207,6 @@ def test_rotate_digits_angles():
     assert (rs.params[:, 0].abs() <= math.radians(75) + 1e-6).all()
     assert ((rs.params[:, 1] >= 0.8 - 1e-6) & (rs.params[:, 1] <= 1.25 + 1e-6)).all()
     # zero angle, unit scale is the identity (up to interpolation at exact grid points)
-    ident = F  # noqa: F841
     from reprlab.lie.data import _affine
     assert torch.allclose(_affine(d, torch.zeros(3), torch.ones(3))[:, 0], d, atol=1e-5)
 

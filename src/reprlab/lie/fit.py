@@ -52,7 +52,7 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
             em_steps: int | None = None, max_iter: int = 100, seed: int = 0,
             checkpoint_dir: str | Path | None = None, resume: bool = False,
             progress: bool = False, max_steps_per_epoch: int | None = None,
-            learn_frequencies: bool = False, max_frequency: int | None = None,
+            learn_frequencies: bool | str = False, max_frequency: int | None = None,
             callback=None) -> LieHistory:
     """Learn Ψ and W of ``model`` on ``images`` (N, D) or (N, 1, H, W).
 
@@ -68,14 +68,13 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
         Inference settings for training (default: the model's).
     max_iter : int
         FISTA iterations per engine call.
-    learn_frequencies : bool
-        Re-pick each block's integer ω among all frequencies with max-norm ≤
-        ``max_frequency`` by :func:`~reprlab.lie.functional.frequency_scores` after each
-        step (a generalised M-step; the official code keeps ω fixed). It lets blocks whose
-        subspace settled on another frequency relabel themselves instead of staying in a
-        local optimum.
-    checkpoint_dir, resume :
-        Where ``lie.pt`` is kept after each epoch, and whether to continue from it.
+    learn_frequencies : bool or {"sign", "all"}
+        A generalised M-step on the integer ω after each step (the official code keeps ω
+        fixed): ``"sign"`` lets each block flip ω_l → −ω_l — equivalent to reflecting the
+        block's plane, a discrete move gradient steps on W cannot make, and the local
+        optimum we meet most (one block turning the wrong way); ``"all"`` (or ``True``)
+        re-picks ω_l among every frequency with max-norm ≤ ``max_frequency`` (experimental:
+        early, uninformative posteriors make it collapse onto repeated frequencies).
     callback : callable(step, model, history), optional
 
     Returns
@@ -100,7 +99,11 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]
     candidates = None
-    if learn_frequencies:
+    if learn_frequencies not in (False, True, "sign", "all"):
+        raise ValueError(f"learn_frequencies must be False, True, 'sign' or 'all', got "
+                         f"{learn_frequencies!r}")
+    sign_only = learn_frequencies == "sign"
+    if learn_frequencies and not sign_only:
         top = int(model.omega.abs().max()) if max_frequency is None else int(max_frequency)
         candidates = F.candidate_frequencies(top, model.n_params).to(model.omega.device)
     n = x_all.shape[0]
@@ -132,14 +135,22 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
                 group["lr"] = lr_weight * ramp
             model.templates.grad = None
             optimizer.step()
-            if candidates is not None:
+            if learn_frequencies:
                 with torch.no_grad():
                     gsz = result.posterior.shape[1]
                     grid = F.torus_grid(gsz, model.n_params, dtype=batch.dtype)
-                    scores = F.frequency_scores(batch, result.alpha,
-                                                result.posterior.flatten(1), grid, candidates,
-                                                weight=model.weight, templates=model.templates)
-                    model.omega.copy_(candidates[scores.argmax(dim=1)])
+                    post = result.posterior.flatten(1)
+                    if sign_only:
+                        sc = F.orientation_scores(batch, result.alpha, post, grid, model.omega,
+                                                  weight=model.weight)
+                        flip = sc[:, 1] > 1.5 * sc[:, 0]  # margin against noise flips
+                        model.omega.copy_(torch.where(flip[:, None], -model.omega,
+                                                      model.omega))
+                    else:
+                        scores = F.frequency_scores(batch, result.alpha, post, grid,
+                                                    candidates, weight=model.weight,
+                                                    templates=model.templates)
+                        model.omega.copy_(candidates[scores.argmax(dim=1)])
             with torch.no_grad():
                 recon = model.reconstruct(result)
                 err = ((batch - recon) ** 2).sum()

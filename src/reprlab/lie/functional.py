@@ -54,6 +54,7 @@ __all__ = [
     "expected_log_likelihood",
     "frequency_scores",
     "candidate_frequencies",
+    "orientation_scores",
     "reconstruct_map",
     "circular_error",
     "align_parameters",
@@ -438,10 +439,38 @@ def frequency_scores(images: torch.Tensor, alpha: torch.Tensor, posterior: torch
     return dot.T @ cm + crs.T @ sm
 
 
-def candidate_frequencies(max_frequency: int, n_params: int) -> torch.Tensor:
-    """All half-space integer frequencies with max-norm ≤ ``max_frequency`` (0 included)."""
-    size = (2 * max_frequency + 1) ** n_params
-    return make_frequencies(size // 2 + 1, n_params)
+def orientation_scores(images: torch.Tensor, alpha: torch.Tensor, posterior: torch.Tensor,
+                       grid: torch.Tensor, omega: torch.Tensor, *,
+                       weight: torch.Tensor) -> torch.Tensor:
+    """Template-optimal fit of each block with frequency ω_l vs −ω_l, shape (L, 2).
+
+    For fixed q and α the best block-l template coefficients are u_lk ∝ Σ_b α_bk R̄_bᵀ v_bl
+    and the gain is Σ_k ‖Σ_b α_bk R̄_b(ω)ᵀ v_bl‖² (up to a common positive factor). Unlike
+    :func:`frequency_scores` this does not depend on the current templates, which have
+    usually averaged a wrongly oriented block to ~0, so it can see that −ω_l fits better.
+    """
+    out = []
+    v1, v2 = (images @ weight)[:, 0::2], (images @ weight)[:, 1::2]  # (B, L)
+    for sign in (1, -1):
+        c, s = posterior_moments(posterior, grid, sign * omega)  # (B, L)
+        r1, r2 = c * v1 + s * v2, -s * v1 + c * v2  # R̄ᵀv per block
+        a1, a2 = alpha.T @ r1, alpha.T @ r2  # (K, L)
+        out.append((a1 * a1 + a2 * a2).sum(0))
+    return torch.stack(out, dim=1)
+
+
+def candidate_frequencies(max_frequency: int, n_params: int, *,
+                          both_signs: bool = True) -> torch.Tensor:
+    """Integer frequencies with max-norm ≤ ``max_frequency`` (0 included), shape (C, n).
+
+    With ``both_signs`` ω and −ω are both candidates: relabelling a block ω → −ω is the
+    same as reflecting its 2-D plane, which a block can need (W ↦ W·diag(±1) is not a
+    symmetry of the model unless done in every block) and gradient steps cannot reach.
+    """
+    half = make_frequencies((2 * max_frequency + 1) ** n_params // 2 + 1, n_params)
+    if not both_signs:
+        return half
+    return torch.cat([half, -half[1:]])
 
 
 def reconstruct_map(result: LieInference, *, weight: torch.Tensor, omega: torch.Tensor,
