@@ -87,8 +87,7 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
         raise ValueError(f"learning rates must be >= 0, got lr_templates={lr_templates}, "
                          f"lr_weight={lr_weight}")
     x_all = _flat(images, model.n_features).to(model.weight.dtype)
-    F_check = torch.isfinite(x_all).all()
-    if not F_check:
+    if not torch.isfinite(x_all).all():
         raise ValueError("images contain NaN/Inf values")
     optimizer = geoopt.optim.RiemannianAdam([model.weight], lr=lr_weight)
     history = LieHistory()
@@ -122,6 +121,10 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
             batch = x_all[order[i * batch_size:(i + 1) * batch_size]]
             result = model.infer(batch, grid_size=grid_size, em_steps=em_steps,
                                  max_iter=max_iter)
+            with torch.no_grad():  # diagnostics of the E-step's fit, before the update
+                recon = model.reconstruct(result)
+                err = ((batch - recon) ** 2).sum()
+                var = ((batch - batch.mean(0)) ** 2).sum().clamp_min(1e-12)
             # M-step
             model.zero_grad(set_to_none=True)
             ell = F.expected_log_likelihood(batch, result.alpha, result.cos_moment,
@@ -151,10 +154,6 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
                                                     candidates, weight=model.weight,
                                                     templates=model.templates)
                         model.omega.copy_(candidates[scores.argmax(dim=1)])
-            with torch.no_grad():
-                recon = model.reconstruct(result)
-                err = ((batch - recon) ** 2).sum()
-                var = ((batch - batch.mean(0)) ** 2).sum().clamp_min(1e-12)
             history.energy.append(float(result.energy.mean()))
             history.fvu.append(float(err / var))
             history.l0.append(float((result.alpha > 0).sum(1).double().mean()))

@@ -143,7 +143,7 @@ def _controlled(kind: str, digits: torch.Tensor, cfg: LieConfig, seed: int, prog
     match = _orbit_match(model, digits.flatten(1), grid)
     report.add_figure(f"{kind}: learned templates", _image_grid(model.templates.T, 1,
                       f"templates ({kind})"), "Learned Ψ (quick run if config says so).")
-    report.add_figure(f"{kind}: orbits", _image_grid(_orbits(model), 2 * n_params,
+    report.add_figure(f"{kind}: orbits", _image_grid(_orbits(model), model.n_templates * n_params,
                       f"T(s)ψ along each axis ({kind})"), "Rows: templates × torus axes.")
     return {"median_error": med, "unit": unit, "automorphism": mat.tolist(), "fvu": fvu,
             "l0": l0, "digit_match": float(match.mean()), "model": model, "test": test,
@@ -212,8 +212,8 @@ def run(cfg: LieConfig, *, seed: int = 0, progress: bool = False, work_dir=None,
     match = _orbit_match(model, means, cfg.grid_translate)
     report.add_figure("MNIST: learned templates", _image_grid(model.templates.T, 1,
                       "templates (MNIST)"), "Learned Ψ on MNIST.")
-    report.add_figure("MNIST: learned orbits", _image_grid(_orbits(model), 2 * 2,
-                      "T(s)ψ along s1 (top rows) and s2"), "Look for shear/stretch.")
+    report.add_figure("MNIST: learned orbits", _image_grid(_orbits(model), model.n_templates * 2,
+                      "T(s)ψ_k: first K rows along s1, next K along s2"), "Look for shear/stretch.")
     m = float(match.mean())
     report.claims.append(Claim(
         name="full MNIST: templates are digit shapes, orbits show natural deformations",
@@ -258,8 +258,10 @@ def run(cfg: LieConfig, *, seed: int = 0, progress: bool = False, work_dir=None,
 )
 def reproduce(ctx) -> MethodReport:
     cfg = QUICK_CONFIG if ctx.quick else FULL_CONFIG
-    return run(cfg, seed=ctx.seed, progress=ctx.progress, work_dir=ctx.work_dir,
-               quick=ctx.quick)
+    # the full run checkpoints each model into ctx.work_dir and resumes from there; the
+    # quick run starts fresh (a stale checkpoint of another config must not be picked up)
+    return run(cfg, seed=ctx.seed, progress=ctx.progress,
+               work_dir=None if ctx.quick else ctx.work_dir, quick=ctx.quick)
 
 
 def tiny_config() -> LieConfig:
