@@ -14,7 +14,7 @@ from reprlab.lie.data import (
     select_digits,
     translate_digits,
 )
-from reprlab.lie.fit import LieHistory, fit_lie
+from reprlab.lie.fit import LieHistory, fit_lie, reflection_sweep
 from reprlab.lie.functional import (
     LieInference,
     align_parameters,
@@ -33,6 +33,7 @@ __all__ = [
     "LieInference",
     "LieHistory",
     "fit_lie",
+    "reflection_sweep",
     "infer",
     "transform",
     "transform_operator",

@@ -40,6 +40,7 @@ class LieConfig:
     max_iter: int = 100
     em_steps: int = 3
     learn_frequencies: bool = False  # official: ω fixed
+    reflect_every: int = 3  # our reflection sweep (epochs); 0 = off
     max_frequency: int = 8
     n_train: int = 10_000  # per controlled data set
     n_test: int = 1_000
@@ -55,7 +56,7 @@ class LieConfig:
 FULL_CONFIG = LieConfig()
 QUICK_CONFIG = LieConfig(
     n_blocks=64, lr_templates=0.001, lr_weight=0.003, warmup_epochs=1.0, epochs=4,
-    max_iter=50, em_steps=1, n_train=600, n_test=300, grid_translate=14, grid_rotate=32,
+    max_iter=50, em_steps=1, reflect_every=0, n_train=600, n_test=300, grid_translate=14, grid_rotate=32,
     mnist_train=600, mnist_epochs=3, experiments=("translate", "rotate"))
 
 
@@ -113,7 +114,8 @@ def _train(data: torch.Tensor, n_params: int, cfg: LieConfig, grid: int, seed: i
             lr_templates=cfg.lr_templates, lr_weight=cfg.lr_weight,
             warmup_epochs=cfg.warmup_epochs, max_iter=cfg.max_iter, seed=seed,
             checkpoint_dir=ckpt, resume=ckpt is not None, progress=progress,
-            learn_frequencies=cfg.learn_frequencies, max_frequency=cfg.max_frequency)
+            learn_frequencies=cfg.learn_frequencies, max_frequency=cfg.max_frequency,
+            reflect_every=cfg.reflect_every)
     return model
 
 
