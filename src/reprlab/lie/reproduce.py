@@ -56,8 +56,8 @@ class LieConfig:
 FULL_CONFIG = LieConfig()
 QUICK_CONFIG = LieConfig(
     n_blocks=64, lr_templates=0.001, lr_weight=0.003, warmup_epochs=1.0, epochs=4,
-    max_iter=50, em_steps=1, reflect_every=0, n_train=600, n_test=300, grid_translate=14, grid_rotate=32,
-    mnist_train=600, mnist_epochs=3, experiments=("translate", "rotate"))
+    max_iter=50, em_steps=1, reflect_every=0, n_train=600, n_test=300, grid_translate=14,
+    grid_rotate=32, mnist_train=600, mnist_epochs=3, experiments=("translate", "rotate"))
 
 
 def _orbit_match(model: LieSparseCoding, targets: torch.Tensor, grid_size: int) -> torch.Tensor:
