@@ -36,7 +36,7 @@ class OrthoConfig:
     widths: tuple[int, ...] = (16, 32, 64)
     blocks: tuple[int, ...] = (1, 1, 1)
     stem_stride: int = 2
-    lam: float = 0.1
+    lam: float = 0.01
     pgd_eps: tuple[float, ...] = (0.03, 0.1)
     pgd_steps: int = 10
     n_attack: int = 500
@@ -171,7 +171,8 @@ def _claims(r: dict[str, Any], dataset: str, cfg: OrthoConfig) -> list[Claim]:
     claims.append(Claim(
         "RPG + OCNN compose (orthogonality loss on generated weights)",
         "no paper figure (composition of the two methods)", "-",
-        {"orth_loss_rpg": round(rp["orth_loss"], 2), "orth_loss_rpg_ocnn": round(ro["orth_loss"], 2),
+        {"orth_loss_rpg": round(rp["orth_loss"], 2),
+         "orth_loss_rpg_ocnn": round(ro["orth_loss"], 2),
          "acc_rpg": round(rp["acc"], 4), "acc_rpg_ocnn": round(ro["acc"], 4),
          "spread_rpg": round(rp["spread"], 4), "spread_rpg_ocnn": round(ro["spread"], 4)},
         dataset,
