@@ -16,6 +16,7 @@ def test_matched_plain_widths_is_closest():
     for base in range(1, 5):
         other = count_params(resnet((base, 2 * base), TINY.blocks, stem_stride=2))
         assert abs(n - 400) <= abs(other - 400)
+    assert matched_plain_widths(10**6, TINY) == (4, 8)
 
 
 def test_reproduce_smoke(tmp_path):

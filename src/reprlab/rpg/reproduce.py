@@ -77,12 +77,13 @@ def train_eval(model: nn.Module, train: ImageDataset, test: ImageDataset, cfg: A
 
 
 def matched_plain_widths(target_params: int, cfg: RPGConfig) -> tuple[int, ...]:
-    """Stage widths ``(w, 2w, 4w, …)`` (scaled like ``cfg.widths``) of a plain net whose
-    parameter count is closest to ``target_params``."""
+    """Stage widths ``round(b·cfg.widths/cfg.widths[0])`` for a base ``b`` on a grid of
+    quarter steps, chosen so the plain net's parameter count is closest to ``target_params``
+    (the same ResNet made thinner)."""
     ratios = [w / cfg.widths[0] for w in cfg.widths]
     best: tuple[int, tuple[int, ...]] | None = None
-    for base in range(1, cfg.widths[0] + 1):
-        widths = tuple(max(1, round(base * r)) for r in ratios)
+    for quarter in range(4, 4 * cfg.widths[0] + 1):
+        widths = tuple(max(1, round(quarter / 4 * r)) for r in ratios)
         n = count_params(resnet(widths, cfg.blocks, stem_stride=cfg.stem_stride))
         if best is None or abs(n - target_params) < abs(best[0] - target_params):
             best = (n, widths)
