@@ -10,9 +10,9 @@ TINY = OrthoConfig(n_train=200, n_test=100, epochs=1, batch_size=50, widths=(4, 
 def test_reproduce_smoke(tmp_path):
     ctx = ReproduceContext(method="ortho", quick=True, out=tmp_path, progress=False)
     report = reproduce(ctx, config=TINY)
-    assert len(report.claims) == 7
+    assert len(report.claims) == 8
     runs = {r["run"]: r for r in report.tables["runs"]}
-    assert set(runs) == {"init", "plain", "ocnn", "rpg", "rpg+ocnn"}
+    assert set(runs) == {"init", "plain", "ocnn", "kernel-orth", "rpg", "rpg+ocnn"}
     # the regulariser makes the trained convs more orthogonal than plain training does
     assert runs["ocnn"]["orth_loss"] < runs["plain"]["orth_loss"]
     assert runs["rpg"]["params"] < runs["plain"]["params"]

@@ -32,3 +32,21 @@ def test_reproduce_smoke(tmp_path):
     path = write_method_json(report, tmp_path)
     data = load_method_json(path)
     assert json.dumps(data) and data["figures"]
+
+
+def test_full_path_checkpoints_and_resumes(tmp_path):
+    from dataclasses import replace
+
+    from reprlab.data import load_fashion_mnist
+    from reprlab.rpg import resnet
+    from reprlab.rpg.reproduce import train_eval
+
+    cfg = replace(TINY, checkpoint=True)
+    data = load_fashion_mnist("test").subset(100, seed=0)
+    first = train_eval(resnet((4, 8), (1, 1)), data, data, cfg, seed=0, progress=False,
+                       desc="run", work_dir=tmp_path)
+    ckpts = list(tmp_path.glob("run-*/last.pt"))
+    assert len(ckpts) == 1
+    again = train_eval(resnet((4, 8), (1, 1)), data, data, cfg, seed=0, progress=False,
+                       desc="run", work_dir=tmp_path)  # resumes: no epoch left to train
+    assert again["acc"] == first["acc"]
