@@ -208,3 +208,20 @@ def test_training_reduces_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_batched_generation_matches_per_layer_path():
+    torch.manual_seed(0)
+    net = rpg(resnet((4, 8), (1, 1)), 70, share="stage", seed=2)
+    for m in net.modules():  # make the unsigned path part of the check too
+        if isinstance(m, RPGConv2d) and m.out_channels == 4:
+            m.sign = None
+    x = torch.randn(3, 1, 10, 10)
+    out_batched = net(x)  # RPGNetwork.forward gathers once per bank
+    grads_b = torch.autograd.grad(out_batched.square().sum(), list(net.banks.parameters()))
+    out_layer = net.model(x)  # per-layer property path
+    grads_l = torch.autograd.grad(out_layer.square().sum(), list(net.banks.parameters()))
+    torch.testing.assert_close(out_batched, out_layer)
+    for a, b in zip(grads_b, grads_l, strict=True):
+        torch.testing.assert_close(a, b)
+    assert all(m._generated is None for m in net.modules() if isinstance(m, RPGConv2d))

@@ -104,6 +104,7 @@ class RPGConv2d(nn.Conv2d):
         self.register_buffer("index", index.long())
         self.register_buffer("sign", None if sign is None else sign.to(bank.weight.dtype))
         self.scale = float(scale)
+        self._generated: torch.Tensor | None = None  # set by RPGNetwork during its forward
 
     @property
     def bank(self) -> ParameterBank:
@@ -111,6 +112,8 @@ class RPGConv2d(nn.Conv2d):
 
     @property
     def weight(self) -> torch.Tensor:  # type: ignore[override]
+        if self._generated is not None:
+            return self._generated
         return generate_weight(self.bank.weight, self.index, self.sign,
                                shape=self.weight_shape, scale=self.scale)
 
@@ -141,11 +144,37 @@ class RPGNetwork(nn.Module):
         self.share = share
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return self.model(*args, **kwargs)
+        """Call the wrapped model with every generated weight gathered once per bank.
+
+        One ``index_select`` per bank (instead of one per layer) means one scatter-add into
+        the bank in the backward pass, instead of one dense bank-sized gradient per layer.
+        """
+        convs = [m for m in self.model.modules() if isinstance(m, RPGConv2d)]
+        try:
+            for bank in self.banks.values():
+                members = [m for m in convs if m.bank is bank]
+                if members:
+                    _generate_all(bank, members)
+            return self.model(*args, **kwargs)
+        finally:
+            for m in convs:
+                m._generated = None
 
     def extra_repr(self) -> str:
         sizes = {k: b.num_params for k, b in self.banks.items()}
         return f"share={self.share!r}, banks={sizes}"
+
+
+def _generate_all(bank: ParameterBank, convs: list[RPGConv2d]) -> None:
+    """Gather the weights of all ``convs`` from ``bank`` in one ``index_select``."""
+    index = torch.cat([m.index for m in convs])
+    flat = bank.weight.index_select(0, index)
+    coef = torch.cat([(m.sign if m.sign is not None
+                       else torch.ones_like(m.index, dtype=flat.dtype)) * m.scale
+                      for m in convs])
+    flat = flat * coef
+    for m, w in zip(convs, flat.split([m.index.numel() for m in convs]), strict=True):
+        m._generated = w.view(m.weight_shape)
 
 
 def _group_key(name: str, share: str | Callable[[str], str]) -> str:
