@@ -225,3 +225,13 @@ def test_batched_generation_matches_per_layer_path():
     for a, b in zip(grads_b, grads_l, strict=True):
         torch.testing.assert_close(a, b)
     assert all(m._generated is None for m in net.modules() if isinstance(m, RPGConv2d))
+
+
+def test_gather_plan_cache_follows_state_dict_loads():
+    torch.manual_seed(0)
+    a = rpg(resnet((4, 8), (1, 1)), 40, seed=0).eval()
+    b = rpg(resnet((4, 8), (1, 1)), 40, seed=9).eval()
+    x = torch.randn(2, 1, 8, 8)
+    b(x)  # builds b's cached plan from its own indices
+    b.load_state_dict(a.state_dict())  # in-place buffer copies must invalidate it
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)

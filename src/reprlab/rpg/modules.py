@@ -142,6 +142,7 @@ class RPGNetwork(nn.Module):
         self.banks = nn.ModuleDict(banks)
         self.params_before = int(params_before)
         self.share = share
+        self._plans: dict[int, tuple] = {}  # gather plans per bank (see _generate_all)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped model with every generated weight gathered once per bank.
@@ -154,7 +155,7 @@ class RPGNetwork(nn.Module):
             for bank in self.banks.values():
                 members = [m for m in convs if m.bank is bank]
                 if members:
-                    _generate_all(bank, members)
+                    _generate_all(bank, members, self._plans)
             return self.model(*args, **kwargs)
         finally:
             for m in convs:
@@ -165,14 +166,42 @@ class RPGNetwork(nn.Module):
         return f"share={self.share!r}, banks={sizes}"
 
 
-def _generate_all(bank: ParameterBank, convs: list[RPGConv2d]) -> None:
-    """Gather the weights of all ``convs`` from ``bank`` in one ``index_select``."""
+def _plan_key(bank: ParameterBank, convs: list[RPGConv2d]) -> tuple:
+    """Identity of the tensors a gather plan is built from; changes on in-place edits
+    (``load_state_dict``), ``.to()`` and sign-mask swaps."""
+    w = bank.weight
+    parts: list[Any] = [w.device, w.dtype, bank.num_params]
+    for m in convs:
+        parts += [id(m), m.index.data_ptr(), m.index._version, m.scale]
+        parts += [None] if m.sign is None else [m.sign.data_ptr(), m.sign._version]
+    return tuple(parts)
+
+
+def _gather_plan(bank: ParameterBank, convs: list[RPGConv2d]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenated indices (int32 when they fit) and ``sign · scale`` of all ``convs``."""
+    dtype = bank.weight.dtype
     index = torch.cat([m.index for m in convs])
-    flat = bank.weight.index_select(0, index)
+    if bank.num_params < 2**31:
+        index = index.to(torch.int32)
     coef = torch.cat([(m.sign if m.sign is not None
-                       else torch.ones_like(m.index, dtype=flat.dtype)) * m.scale
-                      for m in convs])
-    flat = flat * coef
+                       else torch.ones(m.index.shape, dtype=dtype, device=m.index.device))
+                      * m.scale for m in convs]).to(dtype)
+    return index, coef
+
+
+def _generate_all(bank: ParameterBank, convs: list[RPGConv2d],
+                  cache: dict[int, tuple]) -> None:
+    """Gather the weights of all ``convs`` from ``bank`` in one ``index_select``.
+
+    The concatenated indices and coefficients are cached per bank until a buffer changes.
+    """
+    key = _plan_key(bank, convs)
+    hit = cache.get(id(bank))
+    if hit is None or hit[0] != key:
+        hit = (key, *_gather_plan(bank, convs))
+        cache[id(bank)] = hit
+    _, index, coef = hit
+    flat = bank.weight.index_select(0, index) * coef
     for m, w in zip(convs, flat.split([m.index.numel() for m in convs]), strict=True):
         m._generated = w.view(m.weight_shape)
 
