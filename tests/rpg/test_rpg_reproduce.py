@@ -29,6 +29,9 @@ def test_reproduce_smoke(tmp_path):
     assert [r["fraction"] for r in rows] == [0.05, 1.0]
     assert all(0 <= r["rpg_acc"] <= 1 for r in rows)
     assert rows[0]["rpg_params"] < rows[1]["rpg_params"]
+    abl = report.tables["sign_ablation"]
+    assert [a["seed"] for a in abl] == [0, 1]
+    assert all({"with_signs", "without_signs"} <= set(a) for a in abl)
     path = write_method_json(report, tmp_path)
     data = load_method_json(path)
     assert json.dumps(data) and data["figures"]
