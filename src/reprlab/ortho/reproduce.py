@@ -125,6 +125,7 @@ def _figure(result: dict[str, Any]):
     axes[0].legend(fontsize=8)
     axes[1].set_xlabel("singular value")
     axes[1].set_title("histogram")
+    axes[1].legend(fontsize=8)
     return fig
 
 

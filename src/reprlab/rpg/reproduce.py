@@ -149,6 +149,7 @@ def run_rpg(cfg: RPGConfig = QUICK_CONFIG, *, seed: int = 0, progress: bool = Fa
 
 def _figure(result: dict[str, Any]):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -163,6 +164,7 @@ def _figure(result: dict[str, Any]):
         ax.annotate(f"{100 * r['fraction']:g}%", (r["rpg_params"], r["rpg_acc"]),
                     textcoords="offset points", xytext=(3, -10), fontsize=7)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no overlapping labels
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel("test accuracy")
     ax.set_title("Fashion-MNIST: accuracy vs parameters")
