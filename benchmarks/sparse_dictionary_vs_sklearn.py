@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
-import numpy as np
 import torch
 
 from reprlab.factors.word_vectors import log_frequency_weights, minilm_word_table
@@ -31,6 +31,9 @@ def main() -> None:
     p.add_argument("--sk-epochs", type=int, default=2)
     args = p.parse_args()
     from sklearn.decomposition import MiniBatchDictionaryLearning
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     words, vecs = minilm_word_table()
     w = log_frequency_weights(words)
