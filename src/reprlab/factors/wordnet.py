@@ -149,7 +149,8 @@ class WordNet:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        if getattr(self, "_handles", None):  # __init__ may have raised before setting it
+            self.close()
 
 
 def lexname_agreement(wn: WordNet, words: Sequence[str], *, min_words: int = 5,
