@@ -458,6 +458,7 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
                     eps: float = 1e-3, history: int = 300, positive: bool = True,
                     max_iter: int = 500, tol: float = 1e-4,
                     resample_every: int = 0, bias_correction: bool = False,
+                    working_set: int | None = None,
                     generator: torch.Generator | None = None,
                     ) -> tuple[DictState, StepInfo]:
     """One alternation: FISTA codes for ``x``, then the preconditioned dictionary step.
@@ -479,6 +480,8 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
         Divide the running mean H by 1 − (1 − 1/T)ᵗ (Adam-style). The official code does
         not (H starts at 0, so early steps are large); with it, ``lr`` near 1 is a damped
         Newton step per atom and converges in fewer steps.
+    working_set : int, optional
+        Use the working-set FISTA solver for the codes (see :func:`sparse_encode`).
 
     Returns
     -------
@@ -499,7 +502,7 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
     if history < 1:
         raise ValueError(f"history must be >= 1, got {history}")
     codes, n_iter = sparse_encode(x, phi, lam=lam, positive=positive, max_iter=max_iter,
-                                  tol=tol, return_n_iter=True)
+                                  tol=tol, working_set=working_set, return_n_iter=True)
     res = x - codes @ phi
     wres = res if weights is None else res * weights[:, None]
     grad = codes.T @ wres  # (K, d), sum over the batch
@@ -556,6 +559,7 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
                      weighting: str = "gradient", lr: float = 0.005, eps: float = 1e-3,
                      history: int = 300, positive: bool = True, max_iter: int = 500,
                      tol: float = 1e-4, resample_every: int = 0, bias_correction: bool = False,
+                     working_set: int | None = None,
                      init: torch.Tensor | DictState | None = None,
                      generator: torch.Generator | None = None, max_steps: int | None = None,
                      callback=None, progress: bool = False,
@@ -637,7 +641,8 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
                                           history=history, positive=positive,
                                           max_iter=max_iter, tol=tol,
                                           resample_every=resample_every,
-                                          bias_correction=bias_correction, generator=generator)
+                                          bias_correction=bias_correction,
+                                          working_set=working_set, generator=generator)
             infos.append(info)
             if callback is not None:
                 callback(state, info)
