@@ -209,7 +209,8 @@ def _encode_working_set(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float
         for m in torch.unique(m_row).tolist():
             sel = torch.nonzero(m_row == m).flatten()
             rows_m = todo[sel]
-            ws = torch.topk(score.index_select(0, sel), m, dim=1).indices  # (R, m)
+            # sorted indices make the Gram-block gather below read each row in order
+            ws = torch.topk(score.index_select(0, sel), m, dim=1).indices.sort(dim=1).values
             cs = chunk_size or max(1, (1 << 23) // (m * m))
             for start in range(0, rows_m.numel(), cs):
                 rows = rows_m[start:start + cs]
