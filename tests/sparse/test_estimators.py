@@ -71,3 +71,15 @@ def test_feature_mismatch_and_unfitted():
     dl.fit(_data(n=50))
     with pytest.raises(ValueError, match=r"\(2, 5\)"):
         dl.transform(np.zeros((2, 5)))
+
+
+def test_working_set_option_matches_dense():
+    x = _data(n=200)
+    kw = dict(lam=0.05, lr=0.3, bias_correction=True, batch_size=100, max_iter=2000,
+              tol=1e-9, seed=1)
+    dense = DictionaryLearner(20, **kw).fit(x)
+    ws = DictionaryLearner(20, working_set=4, **kw).fit(x)
+    np.testing.assert_allclose(ws.components_.numpy(), dense.components_.numpy(), atol=1e-4)
+    coder = SparseCoding(dense.components_.numpy(), lam=0.05, working_set=4, tol=1e-9,
+                         max_iter=2000)
+    np.testing.assert_allclose(coder.transform(x), dense.transform(x), atol=1e-4)

@@ -186,3 +186,28 @@ def test_bad_inputs():
         F.sparse_encode(x, phi, lam=0.1, init=torch.zeros(3, 3))
     with pytest.raises(ValueError, match="weights"):
         F.dictionary_step(F.init_state(phi), x, lam=0.1, weights=torch.ones(3))
+
+
+@pytest.mark.parametrize("positive", [True, False])
+def test_working_set_solver_matches_dense(positive):
+    g = torch.Generator().manual_seed(7)
+    phi = F.normalize_atoms(torch.randn(120, 20, generator=g, dtype=torch.float64))
+    x = torch.randn(40, 20, generator=g, dtype=torch.float64)
+    lam = 0.4
+    dense = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12)
+    ws = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12,
+                         working_set=4, kkt_tol=1e-9)
+    torch.testing.assert_close(ws, dense, atol=1e-6, rtol=0)
+    # KKT holds over all atoms, not only the working sets
+    corr = (x - ws @ phi) @ phi.T
+    off = ws == 0
+    assert (corr[off] if positive else corr[off].abs()).max() <= lam * (1 + 1e-6)
+
+
+def test_working_set_warm_start_and_errors():
+    x, phi = _problem(8, torch.float64, n=10)
+    a = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12)
+    b = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, working_set=8, init=a)
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="working_set"):
+        F.sparse_encode(x, phi, lam=0.3, working_set=0)

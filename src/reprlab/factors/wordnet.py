@@ -137,9 +137,20 @@ class WordNet:
         return seen
 
     def close(self) -> None:
+        """Close the data files opened for seeking (reopened on the next lookup)."""
         for fh in self._handles.values():
             fh.close()  # type: ignore[attr-defined]
         self._handles.clear()
+
+    def __enter__(self) -> WordNet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handles", None):  # __init__ may have raised before setting it
+            self.close()
 
 
 def lexname_agreement(wn: WordNet, words: Sequence[str], *, min_words: int = 5,

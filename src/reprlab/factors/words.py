@@ -386,7 +386,7 @@ def _text_figure(title: str, lines: list[str]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    width = max(8.0, min(16.0, 0.075 * max((len(t) for t in lines), default=80)))
+    width = max(8.0, min(18.0, 0.09 * max((len(t) for t in lines), default=80)))
     fig, ax = plt.subplots(figsize=(width, 0.19 * len(lines) + 0.5))
     ax.axis("off")
     ax.set_title(title, loc="left", fontsize=10)
@@ -613,6 +613,7 @@ def run_word_claims(ctx: Any, config: WordClaimsConfig | None = None
         summary[source] = src
         wf.save(work_dir / f"{source}_factors.pt")
 
+    wn.close()
     claims.append(Claim(
         name="word factors improve analogy accuracy by a large margin",
         paper_value="large improvement over the embedding's own analogy accuracy (abstract)",

@@ -76,6 +76,8 @@ class SparseCoding:
         a ≥ 0 (default).
     max_iter, tol : int, float
         FISTA stopping rule (see :func:`reprlab.sparse.functional.sparse_encode`).
+    working_set : int, optional
+        Working-set FISTA (large K, sparse codes).
 
     Examples
     --------
@@ -85,15 +87,19 @@ class SparseCoding:
     """
 
     _parameter_constraints = {"lam": _nonneg_float, "positive": _bool,
-                              "max_iter": _positive_int, "tol": _nonneg_float}
+                              "max_iter": _positive_int, "tol": _nonneg_float,
+                              "working_set": lambda v: (v is None or _positive_int(v)[0],
+                                                        "None or an int >= 1")}
 
     def __init__(self, dictionary: Any, *, lam: float = 0.5, positive: bool = True,
-                 max_iter: int = 500, tol: float = 1e-4) -> None:
+                 max_iter: int = 500, tol: float = 1e-4,
+                 working_set: int | None = None) -> None:
         self.dictionary = dictionary
         self.lam = lam
         self.positive = positive
         self.max_iter = max_iter
         self.tol = tol
+        self.working_set = working_set
 
     def _phi(self, like: torch.Tensor) -> torch.Tensor:
         phi, _ = _to_tensor(self.dictionary, dtype=like.dtype, device=like.device)
@@ -112,7 +118,8 @@ class SparseCoding:
         init_t = None if init is None else _to_tensor(init, dtype=xt.dtype,
                                                       device=xt.device)[0]
         codes = F.sparse_encode(xt, phi, lam=float(self.lam), positive=self.positive,
-                                max_iter=self.max_iter, tol=self.tol, init=init_t)
+                                max_iter=self.max_iter, tol=self.tol, init=init_t,
+                                working_set=self.working_set)
         return _back(codes, was_numpy)
 
     def fit_transform(self, x: Any, y: Any = None) -> Any:
@@ -153,6 +160,8 @@ class DictionaryLearner:
     weighting : {"gradient", "sample"}
         How ``sample_weight`` acts (see :func:`reprlab.sparse.functional.learn_dictionary`).
     seed : int
+    working_set : int, optional
+        Working-set FISTA for codes in learning and :meth:`transform` (large K).
     device, dtype : optional
         Where the dictionary lives; default: those of the first input.
 
@@ -178,6 +187,7 @@ class DictionaryLearner:
         "max_iter": _positive_int, "tol": _nonneg_float, "resample_every": _nonneg_int,
         "weighting": lambda v: (v in ("gradient", "sample"), "'gradient' or 'sample'"),
         "seed": _nonneg_int,
+        "working_set": lambda v: (v is None or _positive_int(v)[0], "None or an int >= 1"),
     }
 
     def __init__(self, n_atoms: int, *, lam: float = 0.5, positive: bool = True,
@@ -185,7 +195,7 @@ class DictionaryLearner:
                  eps: float = 1e-3, history: int = 300, bias_correction: bool = False,
                  max_iter: int = 500, tol: float = 1e-4, resample_every: int = 0,
                  weighting: str = "gradient", seed: int = 0, device: Any = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, working_set: int | None = None) -> None:
         self.n_atoms = n_atoms
         self.lam = lam
         self.positive = positive
@@ -202,6 +212,7 @@ class DictionaryLearner:
         self.seed = seed
         self.device = device
         self.dtype = dtype
+        self.working_set = working_set
 
     # -- helpers
     def _kwargs(self) -> dict[str, Any]:
@@ -209,7 +220,7 @@ class DictionaryLearner:
                     history=int(self.history), positive=self.positive,
                     max_iter=int(self.max_iter), tol=float(self.tol),
                     resample_every=int(self.resample_every),
-                    bias_correction=self.bias_correction)
+                    bias_correction=self.bias_correction, working_set=self.working_set)
 
     def _input(self, x: Any) -> tuple[torch.Tensor, bool]:
         xt, was_numpy = _to_tensor(x, dtype=self.dtype, device=self.device)
@@ -283,7 +294,8 @@ class DictionaryLearner:
                                                       device=xt.device)[0]
         codes = F.sparse_encode(xt, self.components_, lam=float(self.lam),
                                 positive=self.positive, max_iter=int(self.max_iter),
-                                tol=float(self.tol), init=init_t)
+                                tol=float(self.tol), init=init_t,
+                                working_set=self.working_set)
         return _back(codes, was_numpy)
 
     def fit_transform(self, x: Any, y: Any = None, **kw: Any) -> Any:

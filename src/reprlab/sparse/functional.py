@@ -165,73 +165,73 @@ def _encode_working_set(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float
                          max_rounds: int, chunk_size: int | None) -> tuple[torch.Tensor, int]:
     """FISTA restricted to per-row working sets of atoms, grown until the KKT conditions hold.
 
-    Each round solves, for every row, the lasso over its ``m`` most promising atoms (its
-    current support plus the atoms whose gradient most violates optimality) with batched
-    FISTA on the gathered (m, m) Gram blocks, then checks the full KKT conditions with one
-    dense gradient. Rows whose conditions fail within ``kkt_tol``·λ are re-solved with twice
-    the working set. The fixed point is the same lasso solution; the cost per iteration
-    falls from O(K·d) to O(m²) per row.
+    Each round solves, for every unfinished row, the lasso over its working set (its current
+    support plus every atom that violates optimality, at least ``size`` atoms, rounded up to
+    a multiple of 16) with batched FISTA on the gathered (m, m) Gram blocks; rows are
+    bucketed by m. One dense gradient then checks the full KKT conditions; rows where some
+    inactive atom violates them by more than ``kkt_tol``·λ go to the next round. The fixed
+    point is the lasso solution; an iteration costs O(m²) per row instead of O(K·d).
     """
     n = x.shape[0]
     k = dictionary.shape[0]
     gram = dictionary @ dictionary.T  # (K, K)
     corr = x @ dictionary.T  # (N, K) = xΦᵀ
     a = torch.zeros(n, k, dtype=x.dtype, device=x.device) if init is None else init.clone()
-    todo = torch.arange(n, device=x.device)
     l_global = lipschitz_constant(dictionary)
-    m = min(k, size)
+    todo = torch.arange(n, device=x.device)
     total_it = 0
-    for _ in range(max_rounds):
+    for rnd in range(max_rounds):
         rows_a = a.index_select(0, todo)
         # full gradient of the smooth part, residual form (cheaper than the Gram when K > 2d)
-        if init is None and total_it == 0:
+        if init is None and rnd == 0:
             grad = -corr
         else:
             grad = (rows_a @ dictionary) @ dictionary.T - corr.index_select(0, todo)
-        # KKT violation of inactive atoms; active atoms get +inf so they stay in the set
         viol = grad.neg_() if positive else grad.abs_()
         active = rows_a != 0
-        bad = (viol.masked_fill(active, -float("inf")) > lam * (1 + kkt_tol)).any(1)
-        score = viol.masked_fill_(active, float("inf"))
-        if total_it > 0:
-            todo = todo[bad]
-            score = score[bad]
+        violating = viol.masked_fill(active, -float("inf")) > lam * (1 + kkt_tol)
+        n_viol = violating.sum(1)
+        keep = n_viol > 0
+        if rnd > 0 or init is not None:
+            todo, viol, active, n_viol = todo[keep], viol[keep], active[keep], n_viol[keep]
             if todo.numel() == 0:
                 break
-        m = min(k, max(m, int(active.sum(1).max()) + 8)) if active.numel() else m
-        if m >= k:  # working sets cover everything: finish with the dense solver
-            sub, it = _encode_chunk(x[todo], dictionary, lam=lam, positive=positive,
-                                    max_iter=max_iter, tol=tol,
-                                    init=a.index_select(0, todo), step=1.0 / l_global,
-                                    use_gram=True,
-                                    gram=gram, check_every=check_every, restart=restart)
-            a[todo] = sub
-            total_it += it
-            break
-        ws = torch.topk(score, m, dim=1).indices  # (R, m)
-        cs = chunk_size or max(1, (1 << 24) // (m * m))
+        # set size per row: support + violators (+ slack), at least `size`, multiple of 16
+        # (the first round from zero codes has every atom with xΦᵢ > λ as a violator: start
+        # from the `size` best of them; later rounds add at most `size` violators at a time)
+        if init is None and rnd == 0:
+            need = torch.full_like(n_viol, size)
+        else:
+            need = active.sum(1) + n_viol.clamp(max=size)
+        m_row = torch.clamp(((need.clamp_min(size) + 4 + 15) // 16) * 16, max=k)
+        score = viol.masked_fill_(active, float("inf"))
         round_it = 0
-        for start in range(0, todo.numel(), cs):
-            rows = todo[start:start + cs]
-            w = ws[start:start + cs]
-            # (R, m, m) Gram blocks; index_select on the flat Gram is much faster than
-            # two-tensor advanced indexing
-            flat = (w.unsqueeze(2) * k + w.unsqueeze(1)).reshape(-1)
-            gw = gram.reshape(-1).index_select(0, flat).view(w.shape[0], m, m)
-            cw = corr.index_select(0, rows).gather(1, w)  # (R, m)
-            a0 = a.index_select(0, rows).gather(1, w)
-            # per-row step 1/L from the Gershgorin bound L ≤ max row-sum of |G_block| (an
-            # upper bound, so the step is always safe), capped by the global L
-            lblock = gw.abs().sum(2).amax(1, keepdim=True).clamp(max=l_global)
-            step = 1.0 / lblock.clamp_min(1e-12)
-            sol, it = _fista_blocks(gw, cw, a0, lam=lam, positive=positive, step=step,
-                                    max_iter=max_iter, tol=tol, check_every=check_every,
-                                    restart=restart)
-            full = torch.zeros(rows.numel(), k, dtype=x.dtype, device=x.device)
-            a[rows] = full.scatter_(1, w, sol)
-            round_it = max(round_it, it)
+        for m in torch.unique(m_row).tolist():
+            sel = torch.nonzero(m_row == m).flatten()
+            rows_m = todo[sel]
+            # sorted indices make the Gram-block gather below read each row in order
+            ws = torch.topk(score.index_select(0, sel), m, dim=1).indices.sort(dim=1).values
+            cs = chunk_size or max(1, (1 << 23) // (m * m))
+            for start in range(0, rows_m.numel(), cs):
+                rows = rows_m[start:start + cs]
+                w = ws[start:start + cs]
+                # (R, m, m) Gram blocks; index_select on the flat Gram is much faster than
+                # two-tensor advanced indexing
+                flat = (w.unsqueeze(2) * k + w.unsqueeze(1)).reshape(-1)
+                gw = gram.reshape(-1).index_select(0, flat).view(w.shape[0], m, m)
+                cw = corr.index_select(0, rows).gather(1, w)
+                a0 = a.index_select(0, rows).gather(1, w)
+                # per-row step 1/L with the Gershgorin bound L ≤ max row-sum of |G_block|
+                # (an upper bound, so the step is safe), capped by the global L
+                lblock = gw.abs().sum(2).amax(1, keepdim=True).clamp(max=l_global)
+                step = 1.0 / lblock.clamp_min(1e-12)
+                sol, it = _fista_blocks(gw, cw, a0, lam=lam, positive=positive, step=step,
+                                        max_iter=max_iter, tol=tol, check_every=check_every,
+                                        restart=restart)
+                full = torch.zeros(rows.numel(), k, dtype=x.dtype, device=x.device)
+                a[rows] = full.scatter_(1, w, sol)
+                round_it = max(round_it, it)
         total_it += round_it
-        m = min(k, 2 * m)
     return a, total_it
 
 
@@ -459,6 +459,7 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
                     eps: float = 1e-3, history: int = 300, positive: bool = True,
                     max_iter: int = 500, tol: float = 1e-4,
                     resample_every: int = 0, bias_correction: bool = False,
+                    working_set: int | None = None,
                     generator: torch.Generator | None = None,
                     ) -> tuple[DictState, StepInfo]:
     """One alternation: FISTA codes for ``x``, then the preconditioned dictionary step.
@@ -480,6 +481,8 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
         Divide the running mean H by 1 − (1 − 1/T)ᵗ (Adam-style). The official code does
         not (H starts at 0, so early steps are large); with it, ``lr`` near 1 is a damped
         Newton step per atom and converges in fewer steps.
+    working_set : int, optional
+        Use the working-set FISTA solver for the codes (see :func:`sparse_encode`).
 
     Returns
     -------
@@ -500,7 +503,7 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
     if history < 1:
         raise ValueError(f"history must be >= 1, got {history}")
     codes, n_iter = sparse_encode(x, phi, lam=lam, positive=positive, max_iter=max_iter,
-                                  tol=tol, return_n_iter=True)
+                                  tol=tol, working_set=working_set, return_n_iter=True)
     res = x - codes @ phi
     wres = res if weights is None else res * weights[:, None]
     grad = codes.T @ wres  # (K, d), sum over the batch
@@ -557,6 +560,7 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
                      weighting: str = "gradient", lr: float = 0.005, eps: float = 1e-3,
                      history: int = 300, positive: bool = True, max_iter: int = 500,
                      tol: float = 1e-4, resample_every: int = 0, bias_correction: bool = False,
+                     working_set: int | None = None,
                      init: torch.Tensor | DictState | None = None,
                      generator: torch.Generator | None = None, max_steps: int | None = None,
                      callback=None, progress: bool = False,
@@ -638,7 +642,8 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
                                           history=history, positive=positive,
                                           max_iter=max_iter, tol=tol,
                                           resample_every=resample_every,
-                                          bias_correction=bias_correction, generator=generator)
+                                          bias_correction=bias_correction,
+                                          working_set=working_set, generator=generator)
             infos.append(info)
             if callback is not None:
                 callback(state, info)
