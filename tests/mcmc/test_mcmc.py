@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from reprlab.data.datasets import DatasetNotFoundError
-from reprlab.mcmc import GradientCouplingProposal, functional as F, neural_mcmc, train_sampler
+from reprlab.mcmc import GradientCouplingProposal, neural_mcmc, train_sampler
+from reprlab.mcmc import functional as F
 from reprlab.mcmc.targets import (
     breast_cancer_logistic,
     get_target,
@@ -15,9 +16,17 @@ from reprlab.mcmc.targets import (
 )
 from reprlab.samplers import langevin_log_q, logdensity_and_grad, sample_chain
 
-torch.set_default_dtype(torch.float64)
 
-COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
+@pytest.fixture(autouse=True)
+def _float64():
+    """Double precision for tight identities; restored after each test."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
 PREC = torch.linalg.inv(COV)
 
 
