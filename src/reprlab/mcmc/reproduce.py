@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from reprlab.mcmc.sampler import TrainHistory, train_sampler
 from reprlab.mcmc.targets import Target, get_target
 from reprlab.registry import register_method
 from reprlab.report import Claim, MethodReport
+from reprlab.samplers import adapt_step_size, mala
 
 __all__ = ["MCMCConfig", "QUICK_CONFIG", "FULL_CONFIG", "train_for_target", "run", "reproduce"]
 
@@ -41,33 +43,35 @@ class MCMCConfig:
     """Sizes of a reproduction run (see module docstring for the deviations)."""
 
     targets: tuple[str, ...] = ("icg", "scg", "funnel", "mog", "blr")
-    train_iters: int = 400
-    train_chains: int = 32
+    train_iters: int = 300
+    train_chains: int = 256
     hidden: int = 64
     n_blocks: int = 1
-    lr: float = 1e-2
+    lr: float = 2e-2
     beta_rate: float = 1.0
     init_step_size: float = 0.1
     n_chains: int = 32
     burn_in: int = 50
     n_steps: int = 400
     warmup: int = 150
-    hmc_lengths: tuple[int, ...] = (10, 40, 100)
+    hmc_lengths: tuple[int, ...] = (10, 40)
     # image EBM part
     ebm: bool = True
     ebm_images: int = 512
     ebm_channels: int = 8
-    ebm_train_steps: int = 60
+    ebm_train_steps: int = 32
     ebm_batch: int = 64
-    ebm_sampler_iters: int = 120
+    ebm_sampler_iters: int = 60
     ebm_chains: int = 16
-    ebm_hidden: int = 128
-    ebm_eval_steps: int = 30
+    ebm_hidden: int = 64
+    ebm_lr: float = 3e-3
+    ebm_target_accept: float = 0.7
+    ebm_eval_steps: int = 40
 
 
 QUICK_CONFIG = MCMCConfig()
 FULL_CONFIG = MCMCConfig(
-    train_iters=5000, lr=1e-3, beta_rate=0.03, n_chains=64, n_steps=2000, burn_in=200,
+    train_iters=5000, train_chains=64, lr=1e-3, beta_rate=0.03, n_chains=64, n_steps=2000, burn_in=200,
     warmup=500, hmc_lengths=(5, 10, 20, 40, 80, 160), ebm_images=5000, ebm_channels=32,
     ebm_train_steps=2000, ebm_sampler_iters=1000, ebm_chains=32, ebm_hidden=256,
     ebm_eval_steps=100,
@@ -122,11 +126,18 @@ def _ebm_part(cfg: MCMCConfig, *, generator: torch.Generator, work_dir: Path | N
         return -net(x)
 
     x = data.images[: cfg.ebm_chains].clone()
+    # start the flow at the Langevin proposal it contains (zero output layers: MALA with
+    # h = ε²/2), with h tuned to acceptance 0.9, so training can only add entropy to it
+    m0 = mala(logp, step_size=1e-4)
+    state, h, _ = adapt_step_size(lambda e: mala(logp, step_size=e), m0.init(x),
+                                  cfg.ebm_eval_steps, generator=generator,
+                                  initial_step_size=1e-4, target=0.9)
     prop = GradientCouplingProposal(28 * 28, n_blocks=1, hidden=cfg.ebm_hidden,
-                                    step_size=0.01, generator=generator)
+                                    step_size=math.sqrt(2 * h), generator=generator)
     t0 = time.perf_counter()
-    hist = train_sampler(prop, logp, x, n_iters=cfg.ebm_sampler_iters, generator=generator,
-                         lr=cfg.lr, beta_rate=cfg.beta_rate, progress=progress)
+    hist = train_sampler(prop, logp, state.position, n_iters=cfg.ebm_sampler_iters,
+                         generator=generator, lr=cfg.ebm_lr, beta_rate=cfg.beta_rate,
+                         target_accept=cfg.ebm_target_accept, progress=progress)
     sampler_seconds = time.perf_counter() - t0
     res = entropy_at_matched_acceptance(logp, hist.positions, prop, generator=generator,
                                         n_steps=cfg.ebm_eval_steps)
