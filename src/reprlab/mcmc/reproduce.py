@@ -25,7 +25,11 @@ from typing import Any
 
 import torch
 
-from reprlab.mcmc.evaluation import entropy_at_matched_acceptance, evaluate_samplers
+from reprlab.mcmc.evaluation import (
+    entropy_at_matched_acceptance,
+    evaluate_samplers,
+    starting_points,
+)
 from reprlab.mcmc.modules import GradientCouplingProposal
 from reprlab.mcmc.sampler import TrainHistory, train_sampler
 from reprlab.mcmc.targets import Target, get_target
@@ -71,7 +75,8 @@ class MCMCConfig:
 
 QUICK_CONFIG = MCMCConfig()
 FULL_CONFIG = MCMCConfig(
-    train_iters=5000, train_chains=64, lr=1e-3, beta_rate=0.03, n_chains=64, n_steps=2000, burn_in=200,
+    train_iters=3000, train_chains=256, lr=5e-3, beta_rate=0.3, n_chains=64, n_steps=2000,
+    burn_in=200,
     warmup=500, hmc_lengths=(5, 10, 20, 40, 80, 160), ebm_images=5000, ebm_channels=32,
     ebm_train_steps=2000, ebm_sampler_iters=1000, ebm_chains=32, ebm_hidden=256,
     ebm_eval_steps=100,
@@ -92,11 +97,15 @@ def train_for_target(target: Target, cfg: MCMCConfig, *, generator: torch.Genera
         prop.load_state_dict(torch.load(ckpt, weights_only=True))
         return prop, None, 0.0
     start = time.perf_counter()
-    hist = train_sampler(prop, target.logdensity_fn, target.initial(cfg.train_chains, generator),
+    # exact draws, else the end of a short adapted HMC run (the official code starts BLR
+    # chains at N(0, I) but trains ~100x longer; our short runs would be spent on burn-in)
+    x0 = starting_points(target, cfg.train_chains, generator=generator)
+    hist = train_sampler(prop, target.logdensity_fn, x0,
                          n_iters=cfg.train_iters, generator=generator, lr=cfg.lr,
                          beta_rate=cfg.beta_rate, progress=progress)
     seconds = time.perf_counter() - start
     if ckpt is not None:
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save(prop.state_dict(), ckpt)
     return prop, hist, seconds
 
