@@ -34,9 +34,11 @@ def train_step_seconds(net: torch.nn.Module, repeats: int = 3) -> float:
 
 def main() -> None:
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    for label, cfg, repeats in (("quick (Res6, 8 ch)", QUICK_CONFIG, 3),
-                                ("official MNIST (Res12, 64 ch)", FULL_CONFIG, 1)):
-        net = EnergyNet(1, cfg.channels, image_size=28, extra_blocks=cfg.extra_blocks)
+    for label, (channels, extra, repeats) in (
+            ("quick config (Res6, 8 ch)", (QUICK_CONFIG.channels, QUICK_CONFIG.extra_blocks, 3)),
+            ("full config (Res12, 32 ch)", (FULL_CONFIG.channels, FULL_CONFIG.extra_blocks, 1)),
+            ("official MNIST net (Res12, 64 ch)", (64, 1, 1))):
+        net = EnergyNet(1, channels, image_size=28, extra_blocks=extra)
         n_par = sum(p.numel() for p in net.parameters())
         print(f"MDSM train step, batch 128, 28x28, {label}, {n_par} params: "
               f"{train_step_seconds(net, repeats):.3f} s")
