@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ def train_mdsm(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int 
                lr_min: float = 1e-6, sigma_min: float = 0.05, sigma_max: float = 1.2,
                spacing: str = "lin", sigma0: float = 0.1, max_steps_per_epoch: int | None = None,
                checkpoint_dir: str | Path | None = None, resume: bool = False, seed: int = 0,
+               on_epoch_end: Callable[[int, nn.Module], dict[str, float]] | None = None,
                progress: bool | None = None) -> History:
     """Fit an energy network by MDSM (official recipe: Adam β=(0.9, 0.95), cosine LR decay
     to ``lr_min``).
@@ -44,6 +46,7 @@ def train_mdsm(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int 
     Defaults are the official CIFAR-10 ones (σ linear in [0.05, 1.2], lr 5e-5); the official
     MNIST/Fashion-MNIST run uses σ geometric in [0.1, 3] and lr 1e-4. Deviation: the cosine
     schedule is stepped once per epoch (``fit``'s scheduler contract), not per iteration.
+    ``checkpoint_dir``/``resume``/``on_epoch_end`` are passed to :func:`reprlab.train.fit`.
 
     Returns
     -------
@@ -62,4 +65,4 @@ def train_mdsm(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int 
     return fit(model, data, epochs=epochs, optimizer=make_opt, step_fn=step,
                batch_size=batch_size, scheduler=make_sched, checkpoint_dir=checkpoint_dir,
                resume=resume, seed=seed, max_steps_per_epoch=max_steps_per_epoch,
-               progress=progress, desc="mdsm")
+               on_epoch_end=on_epoch_end, progress=progress, desc="mdsm")
