@@ -69,3 +69,24 @@ def test_state_dict_round_trip():
     b.load_state_dict(a.state_dict())
     x = torch.randn(5, 8)
     assert torch.equal(a(x), b(x))
+
+
+@pytest.mark.parametrize("r", [1.0, None])
+def test_fused_head_equals_eager_head(r):
+    """The compiled whole-head graph (own Exp₀ and asinh forms) matches the geoopt path.
+
+    float64: at the boundary (unclipped, large features) float32 rounding of ‖z‖ is
+    amplified by 1/(1 − c‖z‖²) ≈ 1e5, so both paths are only comparable in double.
+    """
+    eager = ClippedHyperbolicHead(12, 5, r=r, dtype=torch.float64)
+    fused = ClippedHyperbolicHead(12, 5, r=r, fused=True, dtype=torch.float64)
+    fused.load_state_dict(eager.state_dict())
+    x = torch.randn(32, 12, dtype=torch.float64) * 3
+    outs = []
+    for head in (eager, fused):
+        xi = x.clone().requires_grad_()
+        logits = head(xi)
+        logits.pow(2).mean().backward()
+        outs.append((logits, xi.grad, head.mlr.p_tangent.grad, head.mlr.a.grad))
+    for e, f in zip(*outs):
+        assert torch.allclose(e, f, rtol=1e-8, atol=1e-8)

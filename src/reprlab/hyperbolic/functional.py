@@ -32,6 +32,8 @@ __all__ = [
     "origin_distance",
     "hyperbolic_embed",
     "hyperbolic_mlr",
+    "clipped_hyperbolic_logits",
+    "class_offsets_and_normals",
     "conformal_factor",
 ]
 
@@ -123,8 +125,16 @@ def hyperbolic_embed(x: torch.Tensor, *, c: float, r: float | None = None) -> to
     return project(expmap0(x, c=c), c=c)
 
 
+def _asinh_log1p(t: torch.Tensor) -> torch.Tensor:
+    """``asinh`` as ``sign(t)·log1p(|t| + t²/(1 + √(1 + t²)))``: exact to rounding, and built
+    from functions the compiler vectorises (``torch.asinh`` falls back to scalar code)."""
+    at = t.abs()
+    return torch.sign(t) * torch.log1p(at + at * at / (1.0 + torch.sqrt(1.0 + at * at)))
+
+
 def _mlr_from_products(xp: torch.Tensor, xa: torch.Tensor, x2: torch.Tensor, p2: torch.Tensor,
-                       pa: torch.Tensor, a_norm: torch.Tensor, c: float) -> torch.Tensor:
+                       pa: torch.Tensor, a_norm: torch.Tensor, c: float,
+                       fusable_asinh: bool = False) -> torch.Tensor:
     """The elementwise part of :func:`hyperbolic_mlr`, from inner products and norms.
 
     ``xp, xa``: (B, K) ``⟨x, p_k⟩``, ``⟨x, a_k⟩``; ``x2``: (B, 1) ``‖x‖²``; ``p2, pa, a_norm``:
@@ -141,30 +151,116 @@ def _mlr_from_products(xp: torch.Tensor, xa: torch.Tensor, x2: torch.Tensor, p2:
     # 1 − c‖w‖² > 0 inside the ball; the clamp keeps float32 finite right at the margin
     gap = (1.0 - c * w_sq).clamp_min(1e-15)
     lam_p = 2.0 / (1.0 - c * p2).clamp_min(1e-15)
-    return (lam_p * a_norm / sqrt_c) * torch.asinh(2.0 * sqrt_c * w_dot_a / (gap * a_norm))
+    t = 2.0 * sqrt_c * w_dot_a / (gap * a_norm)
+    return (lam_p * a_norm / sqrt_c) * (_asinh_log1p(t) if fusable_asinh else torch.asinh(t))
 
 
-_compiled_mlr: Callable[..., torch.Tensor] | None = None
+def _mlr_logits(x: torch.Tensor, p: torch.Tensor, a: torch.Tensor, c: float,
+                fusable_asinh: bool = False) -> torch.Tensor:
+    """MLR logits from one (B, D)×(D, 2K) product plus elementwise work (see below)."""
+    num_classes = p.shape[0]
+    both = x @ torch.cat([p, a]).t()  # (B, 2K): ⟨x, p_k⟩ and ⟨x, a_k⟩ in one product
+    return _mlr_from_products(both[:, :num_classes], both[:, num_classes:],
+                              x.pow(2).sum(-1, keepdim=True), p.pow(2).sum(-1), (p * a).sum(-1),
+                              a.norm(dim=-1).clamp_min(1e-15), c, fusable_asinh)
+
+
+def _ball_map(u: torch.Tensor, c: float, r: float | None) -> torch.Tensor:
+    """Clip (when ``r``), ``Exp₀ᶜ``, margin projection, in plain tensor ops for the compiler.
+
+    The same maths as :func:`hyperbolic_embed` (which goes through geoopt); written out
+    because the compiler cannot trace geoopt's TorchScript functions.
+    """
+    sqrt_c = math.sqrt(c)
+    if r is not None:
+        u = u * torch.clamp(r / (u.norm(dim=-1, keepdim=True) + NORM_EPS), max=1.0)
+    norm = u.norm(dim=-1, keepdim=True).clamp_min(1e-15)
+    # tanh saturates to exactly 1 in float32, so the margin projection is a clamp of the norm
+    scale = torch.clamp(torch.tanh(sqrt_c * norm), max=1.0 - BALL_EPS) / (sqrt_c * norm)
+    return u * scale
+
+
+def _head_logits(x: torch.Tensor, p_tangent: torch.Tensor, a: torch.Tensor, c: float,
+                 r: float | None) -> torch.Tensor:
+    """The whole clipped head (see :func:`clipped_hyperbolic_logits`) as one traceable graph."""
+    p = _ball_map(p_tangent, c, None)
+    a_p = a * (1.0 - c * p.pow(2).sum(-1, keepdim=True))
+    return _mlr_logits(_ball_map(x, c, r), p, a_p, c, True)
+
+
+_compiled: dict[str, Callable[..., torch.Tensor]] = {}
 _compile_failed = False
 
 
-def _fused_mlr_from_products(*args: Any) -> torch.Tensor:
-    """:func:`_mlr_from_products` through ``torch.compile`` (one fused kernel each way).
+def _compiled_call(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
+    """``fn(*args)`` through ``torch.compile`` (fused kernels forward and backward).
 
     Falls back to eager, with one warning, where compilation is unavailable (no C compiler,
     an unsupported platform); the numbers are the same either way.
     """
-    global _compiled_mlr, _compile_failed
+    global _compile_failed
     if not _compile_failed:
         try:
-            if _compiled_mlr is None:
-                _compiled_mlr = torch.compile(_mlr_from_products, dynamic=True)
-            return _compiled_mlr(*args)
+            if fn.__name__ not in _compiled:
+                _compiled[fn.__name__] = torch.compile(fn, dynamic=None)
+            return _compiled[fn.__name__](*args)
         except Exception as err:  # noqa: BLE001 - any backend failure means "use eager"
             _compile_failed = True
             warnings.warn(f"torch.compile unavailable ({type(err).__name__}: {err}); the "
-                          "hyperbolic MLR runs unfused (slower, same results)", stacklevel=3)
-    return _mlr_from_products(*args)
+                          "hyperbolic head runs unfused (slower, same results)", stacklevel=3)
+    return fn(*args)
+
+
+def clipped_hyperbolic_logits(x: torch.Tensor, p_tangent: torch.Tensor, a: torch.Tensor, *,
+                              c: float, r: float | None = 1.0,
+                              fused: bool = False) -> torch.Tensor:
+    """Logits of the clipped HNN head from Euclidean features, in one call.
+
+    ``z = proj(Exp₀ᶜ(min(1, r/‖x‖)·x))``; class offsets ``p = proj(Exp₀ᶜ(p̃))``, normals
+    ``a_p = (1 − c‖p‖²)·a`` (parallel transport from the origin); logits
+    ``hyperbolic_mlr(z, p, a_p)``. ``r=None`` skips the clipping (plain HNN).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, D)
+        Euclidean features.
+    p_tangent, a : Tensor, shape (K, D)
+        Class offsets in the tangent space at the origin, and class normals at the origin.
+    c, r : float
+        Curvature (> 0) and clipping radius (> 0, or None).
+    fused : bool
+        Compile the whole head with ``torch.compile`` (one fused elementwise kernel on each
+        side of the matrix product, forward and backward); the first call compiles.
+
+    Returns
+    -------
+    Tensor, shape (B, K)
+    """
+    _check_c(c)
+    if r is not None and not r > 0:
+        raise ValueError(f"clipping radius r must be > 0 or None, got {r}")
+    _check_mlr_shapes(x, p_tangent, a)
+    if fused:
+        return _compiled_call(_head_logits, x, p_tangent, a, float(c), r)
+    return hyperbolic_mlr(hyperbolic_embed(x, c=c, r=r),
+                          *class_offsets_and_normals(p_tangent, a, c=c), c=c)
+
+
+def class_offsets_and_normals(p_tangent: torch.Tensor, a: torch.Tensor, *,
+                              c: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """MLR hyperplanes from Euclidean parameters (hyptorch's parametrisation).
+
+    ``p = proj(Exp₀ᶜ(p̃))`` on the ball; ``a_p = (1 − c‖p‖²)·a``, the normal given at the
+    origin moved to ``p`` by parallel transport (``λ₀/λ_p = 1 − c‖p‖²``).
+    """
+    p = project(expmap0(p_tangent, c=c), c=c)
+    return p, a * (1.0 - c * p.pow(2).sum(-1, keepdim=True))
+
+
+def _check_mlr_shapes(x: torch.Tensor, p: torch.Tensor, a: torch.Tensor) -> None:
+    if x.dim() != 2 or p.dim() != 2 or p.shape != a.shape or x.shape[1] != p.shape[1]:
+        raise ValueError(f"expected x (B, D), p and a (K, D); got x {tuple(x.shape)}, "
+                         f"p {tuple(p.shape)}, a {tuple(a.shape)}")
 
 
 def hyperbolic_mlr(x: torch.Tensor, p: torch.Tensor, a: torch.Tensor, *, c: float,
@@ -203,11 +299,7 @@ def hyperbolic_mlr(x: torch.Tensor, p: torch.Tensor, a: torch.Tensor, *, c: floa
     torch.Size([4, 5])
     """
     _check_c(c)
-    if x.dim() != 2 or p.dim() != 2 or p.shape != a.shape or x.shape[1] != p.shape[1]:
-        raise ValueError(f"expected x (B, D), p and a (K, D); got x {tuple(x.shape)}, "
-                         f"p {tuple(p.shape)}, a {tuple(a.shape)}")
-    num_classes = p.shape[0]
-    both = x @ torch.cat([p, a]).t()  # (B, 2K): ⟨x, p_k⟩ and ⟨x, a_k⟩ in one product
-    args = (both[:, :num_classes], both[:, num_classes:], x.pow(2).sum(-1, keepdim=True),
-            p.pow(2).sum(-1), (p * a).sum(-1), a.norm(dim=-1).clamp_min(1e-15), float(c))
-    return _fused_mlr_from_products(*args) if fused else _mlr_from_products(*args)
+    _check_mlr_shapes(x, p, a)
+    if fused:
+        return _compiled_call(_mlr_logits, x, p, a, float(c), True)
+    return _mlr_logits(x, p, a, float(c))

@@ -86,7 +86,8 @@ class HyperbolicMLR(nn.Module):
         Curvature (> 0).
     fused : bool
         Fuse the elementwise work with ``torch.compile`` (see
-        :func:`reprlab.hyperbolic.functional.hyperbolic_mlr`).
+        :func:`reprlab.hyperbolic.functional.hyperbolic_mlr`); in
+        :class:`ClippedHyperbolicHead` the whole head is compiled as one graph.
     """
 
     def __init__(self, in_features: int, num_classes: int, c: float = 1.0, *,
@@ -112,9 +113,7 @@ class HyperbolicMLR(nn.Module):
 
     def offsets_and_normals(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The class offsets ``p`` (on the ball) and normals ``a_p`` (tangent at ``p``)."""
-        p = F.project(F.expmap0(self.p_tangent, c=self.c), c=self.c)
-        a_p = self.a * (1.0 - self.c * p.pow(2).sum(-1, keepdim=True))
-        return p, a_p
+        return F.class_offsets_and_normals(self.p_tangent, self.a, c=self.c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_features(x, self.in_features, type(self).__name__)
@@ -168,4 +167,6 @@ class ClippedHyperbolicHead(nn.Module):
         return self.to_ball(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlr(self.embed(x))
+        _check_features(x, self.in_features, type(self).__name__)
+        return F.clipped_hyperbolic_logits(x, self.mlr.p_tangent, self.mlr.a, c=self.c,
+                                           r=self.r, fused=self.mlr.fused)
