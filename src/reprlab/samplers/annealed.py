@@ -80,6 +80,23 @@ def _as_schedule(name: str, values: Sequence[float] | torch.Tensor) -> torch.Ten
     return sched
 
 
+def _schedules(step_sizes: Sequence[float] | torch.Tensor,
+               temperatures: Sequence[float] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both schedules as 1-D tensors of equal length, steps > 0 and temperatures >= 0."""
+    eps = _as_schedule("step_sizes", step_sizes)
+    temps = _as_schedule("temperatures", temperatures)
+    if eps.numel() != temps.numel():
+        raise ValueError(
+            f"step_sizes and temperatures must have equal length, got {eps.numel()} and "
+            f"{temps.numel()}"
+        )
+    if (eps <= 0).any():
+        raise ValueError(f"step_sizes must all be > 0, got min {float(eps.min())}")
+    if (temps < 0).any():
+        raise ValueError(f"temperatures must all be >= 0, got min {float(temps.min())}")
+    return eps, temps
+
+
 def _check_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
     if mask is None:
         return None
@@ -133,13 +150,7 @@ def annealed_langevin_algorithm(
 ) -> SamplingAlgorithm:
     """Annealed Langevin as a :class:`SamplingAlgorithm` whose ``step`` follows the schedule
     (step ``state.step`` uses ``step_sizes[state.step]``; past the end it keeps the last)."""
-    eps = _as_schedule("step_sizes", step_sizes)
-    temps = _as_schedule("temperatures", temperatures)
-    if eps.numel() != temps.numel():
-        raise ValueError(
-            f"step_sizes and temperatures must have equal length, got {eps.numel()} and "
-            f"{temps.numel()}"
-        )
+    eps, temps = _schedules(step_sizes, temperatures)
     kernel = build_kernel()
 
     def init_fn(position: torch.Tensor) -> AnnealedState:
@@ -188,17 +199,7 @@ def annealed_langevin(
     """
     from reprlab.utils import progress_bar
 
-    eps = _as_schedule("step_sizes", step_sizes)
-    temps = _as_schedule("temperatures", temperatures)
-    if eps.numel() != temps.numel():
-        raise ValueError(
-            f"step_sizes and temperatures must have equal length, got {eps.numel()} and "
-            f"{temps.numel()}"
-        )
-    if (eps <= 0).any():
-        raise ValueError(f"step_sizes must all be > 0, got min {float(eps.min())}")
-    if (temps < 0).any():
-        raise ValueError(f"temperatures must all be >= 0, got min {float(temps.min())}")
+    eps, temps = _schedules(step_sizes, temperatures)
     if generator is None:
         generator = torch.Generator(device=x_init.device)
         generator.seed()

@@ -20,6 +20,7 @@ all-reduced, so every rank keeps the same dictionary.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -121,23 +122,17 @@ def lipschitz_constant(dictionary: torch.Tensor, *, n_iter: int = 100, tol: floa
     return 1.01 * est
 
 
-def _encode_chunk(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float, positive: bool,
-                  max_iter: int, tol: float, init: torch.Tensor | None, step: float,
-                  use_gram: bool, gram: torch.Tensor | None, check_every: int,
-                  restart: bool) -> tuple[torch.Tensor, int]:
-    """FISTA on one chunk of rows; returns (codes, iterations run)."""
-    n = x.shape[0]
-    k = dictionary.shape[0]
-    a = torch.zeros(n, k, dtype=x.dtype, device=x.device) if init is None else init.clone()
+def _fista(a: torch.Tensor, grad_fn: Callable[[torch.Tensor], torch.Tensor], *, lam: float,
+           positive: bool, step: float | torch.Tensor, max_iter: int, tol: float,
+           check_every: int, restart: bool) -> tuple[torch.Tensor, int]:
+    """The FISTA iteration shared by every solver: ``grad_fn(y)`` is the smooth part's
+    gradient at ``y`` (dense Φ, Gram form or per-row reduced blocks); returns (codes, its)."""
     y = a.clone()
-    t = torch.ones(n, 1, dtype=x.dtype, device=x.device)
-    xd = x @ dictionary.T  # (N, K), constant part of the gradient
+    t = torch.ones(a.shape[0], 1, dtype=a.dtype, device=a.device)
     thr = step * lam
     it = 0
     for it in range(1, max_iter + 1):
-        # gradient of ½‖x − yΦ‖² wrt y is yΦΦᵀ − xΦᵀ; use the Gram form when K ≤ 2d
-        grad = y @ gram - xd if use_gram else (y @ dictionary) @ dictionary.T - xd
-        a_new = soft_threshold(y - step * grad, thr, positive=positive)
+        a_new = soft_threshold(y - step * grad_fn(y), thr, positive=positive)
         diff = a_new - a
         t_new = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
         if restart:
@@ -157,6 +152,24 @@ def _encode_chunk(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float, posi
         a = a_new
         t = t_new
     return a, it
+
+
+def _encode_chunk(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float, positive: bool,
+                  max_iter: int, tol: float, init: torch.Tensor | None, step: float,
+                  use_gram: bool, gram: torch.Tensor | None, check_every: int,
+                  restart: bool) -> tuple[torch.Tensor, int]:
+    """FISTA on one chunk of rows; returns (codes, iterations run)."""
+    n = x.shape[0]
+    k = dictionary.shape[0]
+    a = torch.zeros(n, k, dtype=x.dtype, device=x.device) if init is None else init.clone()
+    xd = x @ dictionary.T  # (N, K), constant part of the gradient
+
+    def grad(y: torch.Tensor) -> torch.Tensor:
+        # gradient of ½‖x − yΦ‖² wrt y is yΦΦᵀ − xΦᵀ; use the Gram form when K ≤ 2d
+        return y @ gram - xd if use_gram else (y @ dictionary) @ dictionary.T - xd
+
+    return _fista(a, grad, lam=lam, positive=positive, step=step, max_iter=max_iter, tol=tol,
+                  check_every=check_every, restart=restart)
 
 
 def _encode_working_set(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
@@ -239,29 +252,9 @@ def _fista_blocks(gw: torch.Tensor, cw: torch.Tensor, a: torch.Tensor, *, lam: f
                   positive: bool, step: torch.Tensor, max_iter: int, tol: float,
                   check_every: int, restart: bool) -> tuple[torch.Tensor, int]:
     """Batched FISTA on per-row reduced problems ½aᵀG a − cᵀa + λ‖a‖₁. gw (R, m, m)."""
-    y = a.clone()
-    t = torch.ones(a.shape[0], 1, dtype=a.dtype, device=a.device)
-    thr = step * lam
-    it = 0
-    for it in range(1, max_iter + 1):
-        grad = torch.bmm(y.unsqueeze(1), gw).squeeze(1) - cw
-        a_new = soft_threshold(y - step * grad, thr, positive=positive)
-        diff = a_new - a
-        t_new = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
-        if restart:
-            bad = ((y - a_new) * diff).sum(1, keepdim=True) > 0
-            t_new = torch.where(bad, torch.ones_like(t_new), t_new)
-            mom = torch.where(bad, torch.zeros_like(t), (t - 1.0) / t_new)
-        else:
-            mom = (t - 1.0) / t_new
-        y = a_new + mom * diff
-        if tol > 0 and (it % check_every == 0 or it == max_iter):
-            if float(diff.norm()) <= tol * max(float(a_new.norm()), 1e-12):
-                a = a_new
-                break
-        a = a_new
-        t = t_new
-    return a, it
+    return _fista(a, lambda y: torch.bmm(y.unsqueeze(1), gw).squeeze(1) - cw, lam=lam,
+                  positive=positive, step=step, max_iter=max_iter, tol=tol,
+                  check_every=check_every, restart=restart)
 
 
 def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
