@@ -49,8 +49,8 @@ class HyperbolicConfig:
     diag_samples: int = 512
 
 
-QUICK = HyperbolicConfig(mnist_train=None, fashion_train=5000, test=2000, epochs=2,
-                         attack_samples=200, pgd_steps=7)
+QUICK = HyperbolicConfig(mnist_train=None, fashion_train=5000, test=2000, epochs=5,
+                         attack_samples=500, pgd_steps=10)
 FULL = HyperbolicConfig(epochs=15)
 
 
@@ -111,6 +111,7 @@ def ood_table(model: nn.Module, ind: ImageDataset, ood: ImageDataset) -> dict[st
 
 def _plot_diagnostics(histories: dict[str, list[dict]]):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for color, kind in (("C1", "hyperbolic"), ("C2", "clipped")):
@@ -131,6 +132,7 @@ def _plot_diagnostics(histories: dict[str, list[dict]]):
     axes[2].set(title="training accuracy", xlabel="epoch")
     for ax in axes:
         ax.legend(fontsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
