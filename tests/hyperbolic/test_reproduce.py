@@ -21,3 +21,19 @@ def test_reproduce_end_to_end_tiny(tmp_path):
     assert "z_norm_mean" not in hist["euclidean"][0]
     assert (tmp_path / "hyperbolic" / "work" / "mnist-clipped" / "last.pt").exists()
     assert json.dumps(data)  # serialisable
+
+
+def test_full_run_resumes_from_its_checkpoints(tmp_path):
+    """Without --quick every model checkpoints; a re-run continues (here: nothing left to
+    train) and reports the same figures."""
+    cfg = HyperbolicConfig(mnist_train=200, fashion_train=200, test=100, epochs=1,
+                           batch_size=64, feat_dim=8, attack_samples=20, eps=(0.1,),
+                           pgd_steps=1, diag_samples=32)
+    ctx = ReproduceContext(method="hyperbolic", quick=False, out=tmp_path, progress=False)
+    first = run(ctx, cfg)
+    ckpt = tmp_path / "hyperbolic" / "work" / "fashion-clipped" / "last.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    second = run(ctx, cfg)
+    assert ckpt.stat().st_mtime_ns == stamp  # nothing retrained
+    assert second.tables["test accuracy"] == first.tables["test accuracy"]
+    assert second.config["histories"] == first.config["histories"]
