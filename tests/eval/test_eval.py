@@ -6,6 +6,7 @@ from torch import nn
 from reprlab.eval import (
     accuracy,
     auroc,
+    embedding_norm_score,
     fgsm,
     fpr_at_tpr,
     frechet_distance,
@@ -97,3 +98,16 @@ def test_psnr_known_value():
     assert psnr(target + 0.1, target) == pytest.approx(20.0, abs=1e-4)
     with pytest.raises(ValueError, match="shapes"):
         psnr(target, target[:1])
+
+
+def test_embedding_norm_score_matches_hyperbolic_distance_ranking():
+    from reprlab.hyperbolic.functional import origin_distance
+
+    g = torch.Generator().manual_seed(0)
+    z_in = torch.randn(200, 4, generator=g) * 0.2 + 0.3
+    z_out = torch.randn(200, 4, generator=g) * 0.1
+    norm = auroc(embedding_norm_score(z_in), embedding_norm_score(z_out))
+    dist = auroc(origin_distance(z_in, c=1.0), origin_distance(z_out, c=1.0))
+    assert norm == pytest.approx(dist) and norm > 0.9
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        embedding_norm_score(torch.zeros(3))

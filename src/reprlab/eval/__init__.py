@@ -2,7 +2,13 @@
 
 from reprlab.eval.classification import accuracy, predict_logits
 from reprlab.eval.generative import frechet_distance, psnr
-from reprlab.eval.ood import auroc, fpr_at_tpr, max_softmax_score, ood_metrics
+from reprlab.eval.ood import (
+    auroc,
+    embedding_norm_score,
+    fpr_at_tpr,
+    max_softmax_score,
+    ood_metrics,
+)
 from reprlab.eval.robustness import fgsm, pgd, robust_accuracy
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "auroc",
     "fpr_at_tpr",
     "max_softmax_score",
+    "embedding_norm_score",
     "ood_metrics",
     "frechet_distance",
     "psnr",

@@ -9,12 +9,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["max_softmax_score", "auroc", "fpr_at_tpr", "ood_metrics"]
+__all__ = ["max_softmax_score", "embedding_norm_score", "auroc", "fpr_at_tpr", "ood_metrics"]
 
 
 def max_softmax_score(logits: torch.Tensor) -> torch.Tensor:
     """Maximum softmax probability of each row (Hendrycks & Gimpel 2017)."""
     return logits.softmax(-1).max(-1).values
+
+
+def embedding_norm_score(embeddings: torch.Tensor) -> torch.Tensor:
+    """ℓ2 norm of each embedding row: confident in-distribution inputs sit far from the
+    origin. For Poincaré-ball embeddings the geodesic distance to the origin
+    (``reprlab.hyperbolic.functional.origin_distance``) is a monotone function of it, so both
+    give the same AUROC and FPR95."""
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must be (N, D), got shape {tuple(embeddings.shape)}")
+    return embeddings.norm(dim=-1)
 
 
 def _labels_scores(score_in, score_out) -> tuple[np.ndarray, np.ndarray]:
