@@ -66,3 +66,11 @@ def test_verdict_from_ratio():
     assert verdict_from_ratio(50.0, 99.5) == "not reproduced"
     assert verdict_from_ratio(1.0, 1.2, higher_is_better=False) == "reproduced"
     assert verdict_from_ratio(float("nan"), 1.0) == "not reproduced"
+
+
+def test_report_table_cells_can_link_to_files_next_to_the_report(tmp_path):
+    rep = _report("linker")
+    rep.tables["browser"] = [{"open": {"href": "linker/index.html", "text": "the browser"}}]
+    write_method_json(rep, tmp_path)
+    page = build_html(tmp_path).read_text()
+    assert "<a href='linker/index.html'>the browser</a>" in page

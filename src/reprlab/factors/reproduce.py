@@ -374,8 +374,9 @@ def run_transformer_claims(ctx: Any, cfg: TransformerRunConfig | None = None
                                 "factors": k_factors, "lambda": fcfg.lam})
     _figures(report, tf, active, names)
     report.tables["factor_browser"] = [{
-        "open": "factors/browser/index.html (next to this report; opens from disk) or "
-                f"`reprlab factors browse {ctx.out}`",
+        "open": {"href": "factors/browser/index.html",
+                 "text": "factors/browser/index.html (opens from disk; or `reprlab factors "
+                         f"browse {ctx.out}`)"},
         "factors": len(views), "attributions": n_attr,
         "kinds": dict(Counter(tf.kinds[f] for f in active))}]
     config = {

@@ -31,6 +31,10 @@ code,pre{font-size:12px}details{margin:6px 0}.small{font-size:12px;color:#555}
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, dict) and "href" in value:
+        # a relative link to a file the method wrote next to the report (e.g. a browser)
+        return (f"<a href='{html.escape(str(value['href']), quote=True)}'>"
+                f"{html.escape(str(value.get('text', value['href'])))}</a>")
     if isinstance(value, (dict, list)):
         return html.escape(json.dumps(value, default=str)[:600])
     return html.escape(str(value))
