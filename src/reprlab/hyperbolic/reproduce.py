@@ -93,13 +93,12 @@ def train_heads(train: ImageDataset, cfg: HyperbolicConfig, *, seed: int, work_d
 
 def _ood_scores(model: nn.Module, data: ImageDataset) -> dict[str, torch.Tensor]:
     """Max-softmax score for every head; for hyperbolic heads also the distance to the origin."""
-    logits, _ = predict_logits(model, data)
-    scores = {"msp": max_softmax_score(logits)}
+    features, _ = predict_logits(model[0], data)  # one backbone pass serves both scores
     head = model[1]
-    if isinstance(head, ClippedHyperbolicHead):
-        with torch.no_grad():
-            z = head.embed(model[0](data.images))
-        scores["distance"] = origin_distance(z, c=head.c)
+    with torch.no_grad():
+        scores = {"msp": max_softmax_score(head(features))}
+        if isinstance(head, ClippedHyperbolicHead):
+            scores["distance"] = origin_distance(head.embed(features), c=head.c)
     return scores
 
 
@@ -151,7 +150,7 @@ def _plot_robustness(robust: dict[str, dict[str, dict[float, float]]], eps):
     return fig
 
 
-def _load(quick: bool, cfg: HyperbolicConfig, seed: int):
+def _load(cfg: HyperbolicConfig, seed: int):
     mnist_train = load_mnist("train").subset(cfg.mnist_train, seed=seed)
     mnist_test = load_mnist("test").subset(cfg.test, seed=seed)
     fashion_train = load_fashion_mnist("train").subset(cfg.fashion_train, seed=seed)
@@ -162,7 +161,7 @@ def _load(quick: bool, cfg: HyperbolicConfig, seed: int):
 def run(ctx, cfg: HyperbolicConfig) -> MethodReport:
     """Train, attack and score the three heads; return the claims and figures."""
     report = MethodReport(method="hyperbolic", config=asdict(cfg))
-    mnist_train, mnist_test, fashion_train, fashion_test = _load(ctx.quick, cfg, ctx.seed)
+    mnist_train, mnist_test, fashion_train, fashion_test = _load(cfg, ctx.seed)
     report.config.update(mnist_train_size=len(mnist_train),
                          fashion_train_size=len(fashion_train), test_size=len(mnist_test))
     resume = not ctx.quick
