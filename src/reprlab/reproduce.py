@@ -1,88 +1,186 @@
-"""Run methods' claims and write ``<out>/<method>.json`` plus ``<out>/report.html``."""
+"""Run methods' claims and write ``<out>/<method>.json`` plus ``<out>/report.html``.
+
+Every method is one ``run(ctx, cfg) -> MethodReport`` (see :mod:`reprlab.registry`). The
+runner gives it a :class:`ReproduceContext` — the config's name, the output and work folders,
+the seeds, a :class:`~reprlab.checkpoint.CheckpointStore` keyed on the run's settings — then
+checks that the emitted claims are exactly the registered ones, writes the JSON and refreshes
+the report after each method, printing each method's start, end and an estimate of what
+remains.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
+import shutil
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from reprlab.registry import get_method, list_methods
+from reprlab.checkpoint import CheckpointStore, check_writable_dir
+from reprlab.registry import Method, get_method, list_methods
 from reprlab.report import MethodReport, build_html, write_method_json
-from reprlab.utils import progress_enabled
+from reprlab.utils import progress_bar, progress_enabled
 
-__all__ = ["ReproduceContext", "run_reproduce"]
+__all__ = ["ReproduceContext", "run_reproduce", "run_method", "check_claims"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ReproduceContext:
-    """What a method's ``reproduce`` function is given.
+    """What a method's ``run(ctx, cfg)`` is given.
 
-    ``quick`` selects the CPU-sized run; ``out`` is the report folder; ``work_dir`` is where
-    the method may keep checkpoints and caches (``<out>/<method>/work``), so a re-run of an
-    interrupted full-size job resumes from there; ``progress`` turns tqdm bars on or off.
+    ``config_name`` is ``tiny``, ``quick``, ``full`` or another registered config; ``out`` is
+    the report folder; ``work_dir`` (``<out>/<method>/work/<config_name>``) holds checkpoints
+    and caches, which :attr:`store` keys on the config, seed, dtype and device, so a re-run
+    resumes only a run with the same settings. ``seed`` is the first seed; :meth:`seeds` gives
+    the seeds of a claim that needs several. ``device`` / ``dtype`` are where and in what
+    precision the method should compute (``benchmarks/device_check.py`` sets them).
     """
 
     method: str
-    quick: bool
+    config_name: str
+    config: Any
     out: Path
     seed: int = 0
-    progress: bool = True
-    work_dir: Path = field(default=Path("."))
+    progress: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
+    version: int = 1
+    work_dir: Path | None = None
+    _store: CheckpointStore | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
-        if self.work_dir == Path("."):
-            self.work_dir = self.out / self.method / "work"
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(self.device)
+        if self.work_dir is None:
+            self.work_dir = self.out / self.method / "work" / self.config_name
+        self.work_dir = Path(self.work_dir)
+
+    @property
+    def quick(self) -> bool:
+        """True for every config but ``full`` (smaller than the paper-sized run)."""
+        return self.config_name != "full"
+
+    def seeds(self, n: int) -> list[int]:
+        """``n`` consecutive seeds starting at :attr:`seed`."""
+        if not n >= 1:
+            raise ValueError(f"number of seeds must be >= 1, got {n}")
+        return [self.seed + i for i in range(int(n))]
+
+    def settings(self) -> dict[str, Any]:
+        """What a checkpoint of this run is keyed on."""
+        cfg = self.config
+        if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+            cfg = dataclasses.asdict(cfg)
+        return {"method": self.method, "config_name": self.config_name, "config": cfg,
+                "seed": self.seed, "dtype": str(self.dtype), "device": self.device.type}
+
+    @property
+    def store(self) -> CheckpointStore:
+        """The run's checkpoint store (``<work_dir>``); a changed setting starts fresh."""
+        if self._store is None:
+            self._store = CheckpointStore(self.work_dir, self.settings(), version=self.version,
+                                          on_mismatch="fresh", fresh_hint="--fresh")
+        return self._store
+
+    def new_report(self, **kwargs: Any) -> MethodReport:
+        """An empty :class:`MethodReport` for this method, with the config recorded."""
+        cfg = self.config
+        if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+            cfg = dataclasses.asdict(cfg)
+        return MethodReport(self.method, config=dict(cfg) if isinstance(cfg, dict) else
+                            {"config": cfg}, config_name=self.config_name, seed=self.seed,
+                            **kwargs)
+
+    def bar(self, iterable: Iterable[Any] | None = None, **kwargs: Any) -> Any:
+        """A tqdm bar, shown when this run's progress is on."""
+        return progress_bar(iterable, enabled=self.progress, **kwargs)
 
 
-def _check_out_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise PermissionError(f"cannot create output folder {out}: {err.strerror}") from err
-    if not os.access(out, os.W_OK):
-        raise PermissionError(f"output folder {out} is not writable; pass --out DIR")
+def check_claims(method: Method, report: MethodReport) -> None:
+    """Raise ``RuntimeError`` unless ``report`` holds exactly ``method``'s registered claims."""
+    emitted = [c.name for c in report.claims]
+    registered = list(method.claim_names)
+    if emitted != registered:
+        extra = [n for n in emitted if n not in registered]
+        missing = [n for n in registered if n not in emitted]
+        raise RuntimeError(f"method {method.name!r} emitted claims that differ from its "
+                           f"registered ones: missing {missing}, unregistered {extra}"
+                           + ("" if extra or missing else " (order or repeats differ)"))
+
+
+def run_method(method: Method | str, *, config: str = "quick", out: str | Path = "reprlab-out",
+               seed: int = 0, progress: bool = False, fresh: bool = False,
+               device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> MethodReport:
+    """Run one method's config and return its checked :class:`MethodReport` (writes nothing
+    but the method's own work files)."""
+    method = get_method(method) if isinstance(method, str) else method
+    cfg = method.config(config)
+    ctx = ReproduceContext(method=method.name, config_name=config, config=cfg, out=Path(out),
+                           seed=seed, progress=progress, device=device, dtype=dtype,
+                           version=method.version)
+    if fresh and ctx.work_dir is not None and ctx.work_dir.exists():
+        shutil.rmtree(ctx.work_dir)
+    check_writable_dir(ctx.work_dir, "work folder")
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    report: MethodReport = method.run(ctx, cfg)
+    report.seconds = time.perf_counter() - start
+    report.config_name, report.seed = config, seed
+    check_claims(method, report)
+    return report
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
 
 
 def run_reproduce(
     methods: Sequence[str] | None = None,
     *,
-    quick: bool = False,
+    config: str = "quick",
     out: str | Path = "reprlab-out",
     seed: int = 0,
+    fresh: bool = False,
+    quiet: bool = False,
     progress: bool | None = None,
 ) -> list[MethodReport]:
     """Reproduce the named methods (all registered ones when empty) and write the report.
 
-    Returns the :class:`MethodReport` of each method, in order. Unknown names raise
-    ``KeyError`` before anything runs.
+    Returns the :class:`MethodReport` of each method, in order. Unknown method or config
+    names raise ``KeyError`` and an unusable ``out`` raises before anything runs.
     """
     names = list(methods) if methods else list_methods()
-    resolved = [get_method(n) for n in names]  # fail early on unknown names
-    out = Path(out)
-    _check_out_dir(out)
+    resolved = [get_method(n) for n in names]
+    for m in resolved:
+        m.config(config)  # fail early on an unknown config
+    out = check_writable_dir(out, "--out")
     if progress is None:
-        progress = progress_enabled()
+        progress = progress_enabled() and not quiet
     reports = []
-    for method in resolved:
-        torch.manual_seed(seed)
-        ctx = ReproduceContext(method=method.name, quick=quick, out=out, seed=seed,
-                               progress=progress)
-        start = time.perf_counter()
-        report: MethodReport = method.run(ctx)
-        report.seconds = time.perf_counter() - start
-        report.config.setdefault("quick", quick)
-        report.config.setdefault("seed", seed)
+    expected = [m.seconds.get(config, 60.0) for m in resolved]
+    elapsed_total, expected_done = 0.0, 0.0
+    for i, method in enumerate(resolved):
+        _say(quiet, f"[{i + 1}/{len(resolved)}] {method.name} ({config}) started")
+        report = run_method(method, config=config, out=out, seed=seed, progress=progress,
+                            fresh=fresh)
         write_method_json(report, out)
-        build_html(out)  # refresh after each method so a long run shows progress
+        build_html(out)  # refresh after each method so a long run shows its progress
         reports.append(report)
+        elapsed_total += report.seconds
+        expected_done += expected[i]
+        rest = sum(expected[i + 1:]) * (elapsed_total / max(expected_done, 1e-9))
+        counts = report.verdict_counts()
+        _say(quiet, f"[{i + 1}/{len(resolved)}] {method.name} done in {report.seconds:.0f} s "
+                    f"({', '.join(f'{n} {v}' for v, n in counts.items() if n)})"
+                    + (f"; about {rest / 60:.1f} min left" if i + 1 < len(resolved) else ""))
     return reports
-

@@ -13,21 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResidualBlock", "QuadraticHead", "EnergyNet", "MLPEnergy", "create_act"]
+from reprlab.nets import create_act
 
-
-def create_act(act: str | type[nn.Module] | nn.Module) -> nn.Module:
-    """An activation module from a name (``"elu"``, ``"swish"``, ``"relu"``, ``"softplus"``)
-    or a class."""
-    if isinstance(act, nn.Module):
-        return act
-    if isinstance(act, type) and issubclass(act, nn.Module):
-        return act()
-    table = {"elu": nn.ELU, "swish": nn.SiLU, "silu": nn.SiLU, "relu": nn.ReLU,
-             "softplus": nn.Softplus}
-    if act not in table:
-        raise ValueError(f"act must be one of {sorted(table)} or an nn.Module class, got {act!r}")
-    return table[act]()
+__all__ = ["ResidualBlock", "QuadraticHead", "EnergyNet", "MLPEnergy"]
 
 
 class ResidualBlock(nn.Module):

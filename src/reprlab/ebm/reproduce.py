@@ -24,6 +24,7 @@ from reprlab.ebm.training import train_mdsm
 from reprlab.eval import auroc
 from reprlab.registry import register_method
 from reprlab.report import Claim, MethodReport
+from reprlab.report.plots import image_grid
 
 __all__ = ["EBMConfig", "QUICK_CONFIG", "FULL_CONFIG", "run", "reproduce"]
 
@@ -70,21 +71,6 @@ FULL_CONFIG = EBMConfig(
     n_inpaint=64, n_reference=5000, feature_epochs=5)
 
 _PAPER = "arXiv:1910.07762"
-
-
-def _grid(images: torch.Tensor, nrow: int):
-    import matplotlib.pyplot as plt
-
-    images = images.detach().clamp(0, 1)
-    n = images.shape[0]
-    ncol = math.ceil(n / nrow)
-    fig, axes = plt.subplots(ncol, nrow, figsize=(nrow * 0.6, ncol * 0.6))
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(images[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
-    return fig
 
 
 def _frozen(net: torch.nn.Module) -> torch.nn.Module:
@@ -165,7 +151,7 @@ def run_dataset(name: str, cfg: EBMConfig, *, work_dir: Path, seed: int, progres
               f"< 0.5. {out.n_grad_evals} gradient evaluations per sample "
               f"(official schedule / {k})."),
     ))
-    report.add_figure(f"MDSM samples ({name})", _grid(samples[:64], 8),
+    report.add_figure(f"MDSM samples ({name})", image_grid(samples[:64].clamp(0, 1), ncols=8),
                       f"Annealed Langevin ({out.n_grad_evals - 1} steps) + one denoising jump, "
                       f"from 0.5 + N(0, 1).")
 
@@ -197,7 +183,7 @@ def run_dataset(name: str, cfg: EBMConfig, *, work_dir: Path, seed: int, progres
               "reproduced: < 0.9× baseline; partial: < baseline."),
     ))
     rows = torch.cat([truth[:8], (truth * (1 - mask))[:8], filled[:8]])
-    report.add_figure(f"inpainting ({name})", _grid(rows, 8),
+    report.add_figure(f"inpainting ({name})", image_grid(rows.clamp(0, 1), ncols=8),
                       "Rows: truth, bottom half masked, MDSM inpainting.")
 
     # single-step denoising
@@ -222,7 +208,8 @@ def run_dataset(name: str, cfg: EBMConfig, *, work_dir: Path, seed: int, progres
     noisy = clean[:8] + s_show * torch.randn(clean[:8].shape, generator=g)
     from reprlab.ebm.functional import denoise as _denoise
     report.add_figure(f"denoising at sigma={s_show} ({name})",
-                      _grid(torch.cat([clean[:8], noisy, _denoise(energy, noisy)]), 8),
+                      image_grid(torch.cat([clean[:8], noisy, _denoise(energy, noisy)]).clamp(0, 1),
+                                 ncols=8),
                       "Rows: clean, noisy, one denoising jump.")
 
     # outlier detection with the energy (claims.md: density usable for OOD)
@@ -267,7 +254,7 @@ def run(ctx, cfg: EBMConfig | None = None) -> MethodReport:
     for name in cfg.datasets:
         details[name] = run_dataset(name, cfg, work_dir=work, seed=ctx.seed,
                                     progress=ctx.progress, report=report)
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     fig, ax = plt.subplots(figsize=(4, 3))
     for name, d in details.items():

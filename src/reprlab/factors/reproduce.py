@@ -104,10 +104,7 @@ def _context_snippet(tf: T.TransformerFactors, c: int, p: int, window: int = 8) 
 
 def _figures(report: MethodReport, tf: T.TransformerFactors, active: list[int],
              names: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     imp = tf.importance[active]
     imp = imp / imp.max(1, keepdim=True).values.clamp_min(1e-12)

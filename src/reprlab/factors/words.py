@@ -381,10 +381,7 @@ def _load_source(name: str, cfg: WordClaimsConfig, work_dir: Path
 
 
 def _text_figure(title: str, lines: list[str]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     width = max(8.0, min(18.0, 0.09 * max((len(t) for t in lines), default=80)))
     fig, ax = plt.subplots(figsize=(width, 0.19 * len(lines) + 0.5))
@@ -417,14 +414,11 @@ def run_word_claims(ctx: Any, config: WordClaimsConfig | None = None
     config : dict
         Settings and measured summary numbers (JSON-able).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from scipy.stats import spearmanr
 
     from reprlab.factors.wordnet import WordNet
     from reprlab.report import Claim
+    from reprlab.report.plots import plt
 
     cfg = config or (QUICK_CONFIG if ctx.quick else FULL_CONFIG)
     work_dir = Path(ctx.work_dir) / "words"

@@ -100,7 +100,7 @@ def _train(model, data, cfg: FlowsConfig, ctx, tag: str) -> tuple[list[float], f
 def _imshow_grid(rows: list[torch.Tensor], titles: list[str] | None = None,
                  scale: float = 1.1):
     """One row of images per tensor in ``rows`` (each (n, 1, H, W) in [0, 1])."""
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     ncol = max(r.shape[0] for r in rows)
     fig, axes = plt.subplots(len(rows), ncol, figsize=(ncol * scale, len(rows) * scale),
@@ -118,10 +118,7 @@ def _imshow_grid(rows: list[torch.Tensor], titles: list[str] | None = None,
 
 def run(ctx, config: FlowsConfig) -> MethodReport:
     """All claims for ``config``; ``ctx`` is a :class:`reprlab.reproduce.ReproduceContext`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     cfg = config
     torch.manual_seed(ctx.seed)

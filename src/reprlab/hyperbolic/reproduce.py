@@ -109,8 +109,9 @@ def ood_table(model: nn.Module, ind: ImageDataset, ood: ImageDataset) -> dict[st
 
 
 def _plot_diagnostics(histories: dict[str, list[dict]]):
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    from reprlab.report.plots import plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for color, kind in (("C1", "hyperbolic"), ("C2", "clipped")):
@@ -137,7 +138,7 @@ def _plot_diagnostics(histories: dict[str, list[dict]]):
 
 
 def _plot_robustness(robust: dict[str, dict[str, dict[float, float]]], eps):
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     for ax, attack in zip(axes, ("fgsm", "pgd")):

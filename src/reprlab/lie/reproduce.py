@@ -19,6 +19,7 @@ from reprlab.lie.fit import fit_lie
 from reprlab.lie.modules import LieSparseCoding
 from reprlab.registry import register_method
 from reprlab.report import Claim, MethodReport
+from reprlab.report.plots import image_grid
 
 __all__ = ["LieConfig", "QUICK_CONFIG", "FULL_CONFIG", "run", "reproduce"]
 
@@ -72,21 +73,6 @@ def _orbit_match(model: LieSparseCoding, targets: torch.Tensor, grid_size: int) 
             orbit = orbit / orbit.norm(dim=1, keepdim=True).clamp_min(1e-12)
             best = torch.maximum(best, (t @ orbit.T).max(dim=1).values)
     return best
-
-
-def _image_grid(images: torch.Tensor, rows: int, title: str):
-    import matplotlib.pyplot as plt
-
-    images = images.reshape(images.shape[0], -1)
-    side = int(math.isqrt(images.shape[1]))
-    cols = math.ceil(images.shape[0] / rows)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, img in enumerate(images):
-        axes.flat[i].imshow(img.reshape(side, side).detach().numpy(), cmap="gray")
-    fig.suptitle(title)
-    return fig
 
 
 def _orbits(model: LieSparseCoding, steps: int = 8):
@@ -143,10 +129,15 @@ def _controlled(kind: str, digits: torch.Tensor, cfg: LieConfig, seed: int, prog
     fvu = float(((x - recon) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
     l0 = float((res.alpha > 0).sum(1).double().mean())
     match = _orbit_match(model, digits.flatten(1), grid)
-    report.add_figure(f"{kind}: learned templates", _image_grid(model.templates.T, 1,
-                      f"templates ({kind})"), "Learned Ψ (quick run if config says so).")
-    report.add_figure(f"{kind}: orbits", _image_grid(_orbits(model), model.n_templates * n_params,
-                      f"T(s)ψ along each axis ({kind})"), "Rows: templates × torus axes.")
+    report.add_figure(f"{kind}: learned templates",
+                      image_grid(model.templates.T, ncols=model.n_templates,
+                                 title=f"templates ({kind})", vmin=None, vmax=None),
+                      "Learned Ψ (quick run if config says so).")
+    orbits = _orbits(model)
+    report.add_figure(f"{kind}: orbits",
+                      image_grid(orbits, ncols=orbits.shape[0] // (model.n_templates * n_params),
+                                 title=f"T(s)ψ along each axis ({kind})", vmin=None, vmax=None),
+                      "Rows: templates × torus axes.")
     return {"median_error": med, "unit": unit, "automorphism": mat.tolist(), "fvu": fvu,
             "l0": l0, "digit_match": float(match.mean()), "model": model, "test": test,
             "grid": grid}
@@ -212,10 +203,15 @@ def run(cfg: LieConfig, *, seed: int = 0, progress: bool = False, work_dir=None,
                    cfg.mnist_epochs)
     means = torch.stack([mnist.images[mnist.labels == c].mean(0).flatten() for c in range(10)])
     match = _orbit_match(model, means, cfg.grid_translate)
-    report.add_figure("MNIST: learned templates", _image_grid(model.templates.T, 1,
-                      "templates (MNIST)"), "Learned Ψ on MNIST.")
-    report.add_figure("MNIST: learned orbits", _image_grid(_orbits(model), model.n_templates * 2,
-                      "T(s)ψ_k: first K rows along s1, next K along s2"), "Look for shear/stretch.")
+    report.add_figure("MNIST: learned templates",
+                      image_grid(model.templates.T, ncols=model.n_templates,
+                                 title="templates (MNIST)", vmin=None, vmax=None),
+                      "Learned Ψ on MNIST.")
+    orbits = _orbits(model)
+    report.add_figure("MNIST: learned orbits",
+                      image_grid(orbits, ncols=orbits.shape[0] // (model.n_templates * 2),
+                                 title="T(s)ψ_k: first K rows along s1, next K along s2",
+                                 vmin=None, vmax=None), "Look for shear/stretch.")
     m = float(match.mean())
     report.claims.append(Claim(
         name="full MNIST: templates are digit shapes, orbits show natural deformations",

@@ -201,10 +201,7 @@ def _efficiency_claim(name: str, res: dict[str, dict[str, Any]]) -> Claim:
 def run(cfg: MCMCConfig, *, seed: int = 0, work_dir: Path | None = None,
         progress: bool = False) -> MethodReport:
     """Run every part of the reproduction with ``cfg`` and build the report."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     report = MethodReport("mcmc", config={**dataclasses.asdict(cfg)})
     generator = torch.Generator().manual_seed(seed)

@@ -14,12 +14,12 @@ from torch import nn
 
 from reprlab.data import load_fashion_mnist
 from reprlab.eval import robust_accuracy
+from reprlab.nets import resnet
 from reprlab.ortho.modules import OrthogonalRegularizer, layer_spectra, model_redundancy
 from reprlab.registry import register_method
 from reprlab.report import Claim, MethodReport
-from reprlab.rpg.models import resnet
 from reprlab.rpg.modules import rpg
-from reprlab.rpg.reproduce import train_eval
+from reprlab.train import train_eval
 
 __all__ = ["OrthoConfig", "QUICK_CONFIG", "FULL_CONFIG", "run_ortho", "reproduce"]
 
@@ -99,18 +99,17 @@ def run_ortho(cfg: OrthoConfig = QUICK_CONFIG, *, seed: int = 0, progress: bool 
         model = build()
         kind = "kernel" if name == "kernel-orth" else "conv"
         reg = OrthogonalRegularizer(model, lam, kind=kind) if lam > 0 else None
-        res = train_eval(model, train, test, cfg, seed=seed, progress=progress, desc=name,
-                         work_dir=work_dir, regularizer=reg)
+        ckpt = None if not (cfg.checkpoint and work_dir) else Path(work_dir) / name
+        res = train_eval(model, train, test, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                         lr=cfg.lr, seed=seed, progress=progress, desc=name,
+                         checkpoint_dir=ckpt, regularizer=reg)
         out[name] = {**res, **_diagnose(model, test, cfg)}
     out["n_train"], out["n_test"] = len(train), len(test)
     return out
 
 
 def _figure(result: dict[str, Any]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     layer = next(iter(k for k in result["plain"]["spectra"] if "layer2" in k),
                  next(iter(result["plain"]["spectra"])))

@@ -8,7 +8,6 @@ from reprlab.report.schema import (
     MethodReport,
     figure_to_png,
     load_method_json,
-    verdict_from_ratio,
     write_method_json,
 )
 
@@ -20,6 +19,5 @@ __all__ = [
     "build_html",
     "figure_to_png",
     "load_method_json",
-    "verdict_from_ratio",
     "write_method_json",
 ]

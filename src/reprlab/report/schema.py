@@ -2,22 +2,30 @@
 
 ``<out>/<method>.json`` holds::
 
-    {"method", "claims": [{"name", "paper": {"value", "dataset"},
-                           "measured": {"value", "dataset"}, "verdict", "note"}],
-     "config", "seconds", "figures": [{"title", "file", "caption"}]}
+    {"method", "config_name", "seed", "summary",
+     "claims": [{"name", "paper": {"value", "dataset"},
+                 "measured": {"value", "dataset", "spread", "seeds"},
+                 "criterion": {"reproduced", "partial"}, "baseline", "control",
+                 "verdict": "reproduced" | "partial" | "not reproduced" | "not run", "note"}],
+     "config", "results", "seconds", "figures": [{"title", "file", "caption"}], "tables"}
 
-Figures are PNG files under ``<out>/<method>/`` so the JSON stays small; ``report.html``
-embeds them as base64 so the page opens from disk with no network.
+``config`` holds the settings the run was given, ``results`` what it measured beyond the
+claims. Figures are PNG files under ``<out>/<method>/`` so the JSON stays small;
+``report.html`` embeds them as base64 so the page opens from disk with no network.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from reprlab.checkpoint import atomic_write_bytes, atomic_write_text
+from reprlab.claims import VERDICTS, Claim
 
 __all__ = [
     "VERDICTS",
@@ -27,41 +35,7 @@ __all__ = [
     "figure_to_png",
     "write_method_json",
     "load_method_json",
-    "verdict_from_ratio",
 ]
-
-VERDICTS = ("reproduced", "partial", "not reproduced")
-
-
-@dataclass
-class Claim:
-    """One paper claim next to our measurement.
-
-    ``paper_value`` / ``measured_value`` may be numbers, strings or small dicts (e.g. one
-    value per ε). ``verdict`` is one of :data:`VERDICTS`; ``note`` says how it was measured,
-    what differs from the paper (scale, data set) and why the verdict is what it is.
-    """
-
-    name: str
-    paper_value: Any
-    paper_dataset: str
-    measured_value: Any
-    measured_dataset: str
-    verdict: str
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "paper": {"value": self.paper_value, "dataset": self.paper_dataset},
-            "measured": {"value": self.measured_value, "dataset": self.measured_dataset},
-            "verdict": self.verdict,
-            "note": self.note,
-        }
 
 
 @dataclass
@@ -75,7 +49,11 @@ class Figure:
 
 @dataclass
 class MethodReport:
-    """Everything ``reprlab reproduce <method>`` returns for one method."""
+    """Everything ``reprlab reproduce <method>`` returns for one method.
+
+    ``summary`` is one line on what the run showed (the report's top table); ``results``
+    holds measurements beyond the claims; ``tables`` maps a title to rows (dicts).
+    """
 
     method: str
     claims: list[Claim] = field(default_factory=list)
@@ -83,6 +61,21 @@ class MethodReport:
     figures: list[Figure] = field(default_factory=list)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: float = 0.0
+    config_name: str = ""
+    seed: int = 0
+    results: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+    def add(self, claim: Claim) -> Claim:
+        """Append a judged claim (from :meth:`reprlab.claims.ClaimSpec.judge` or ``.skip``)."""
+        if not isinstance(claim, Claim):
+            raise TypeError(f"add() takes a Claim, got {type(claim).__name__}")
+        self.claims.append(claim)
+        return claim
+
+    def verdict_counts(self) -> dict[str, int]:
+        """Claims per verdict, every verdict present (zero counts included)."""
+        return {v: sum(c.verdict == v for c in self.claims) for v in VERDICTS}
 
     def add_figure(self, title: str, fig: Any, caption: str = "") -> None:
         """Render a matplotlib figure to PNG, keep it, and close it."""
@@ -91,7 +84,7 @@ class MethodReport:
 
 def figure_to_png(fig: Any, dpi: int = 90) -> bytes:
     """Encode a matplotlib figure as PNG bytes and close it."""
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
@@ -104,14 +97,14 @@ def _slug(text: str) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """Turn numpy/torch scalars and arrays into plain JSON values."""
+    """Turn numpy/torch scalars and arrays into plain JSON values (NaN/Inf become null)."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Path):
         return str(value)
@@ -119,57 +112,59 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_method_json(report: MethodReport, out_dir: str | Path) -> Path:
-    """Write ``<out>/<method>.json`` and the figures under ``<out>/<method>/``."""
+    """Write ``<out>/<method>.json`` and the figures under ``<out>/<method>/``, atomically."""
     out = Path(out_dir)
     fig_dir = out / report.method
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = []
     for i, fig in enumerate(report.figures):
         name = f"{i:02d}_{_slug(fig.title)}.png"
-        (fig_dir / name).write_bytes(fig.png)
+        atomic_write_bytes(fig_dir / name, fig.png)
         figures.append({"title": fig.title, "file": f"{report.method}/{name}",
                         "caption": fig.caption})
     payload = {
         "method": report.method,
+        "config_name": report.config_name,
+        "seed": report.seed,
+        "summary": report.summary,
         "claims": [c.to_json() for c in report.claims],
         "config": report.config,
+        "results": report.results,
         "seconds": round(float(report.seconds), 2),
         "figures": figures,
         "tables": report.tables,
     }
     path = out / f"{report.method}.json"
-    path.write_text(json.dumps(_jsonable(payload), indent=2))
+    atomic_write_text(path, json.dumps(_jsonable(payload), indent=2, allow_nan=False))
     return path
 
 
 def load_method_json(path: str | Path) -> dict[str, Any]:
-    """Read a ``<method>.json`` and check it follows the contract."""
-    data = json.loads(Path(path).read_text())
-    missing = {"method", "claims", "config", "seconds"} - set(data)
+    """Read a ``<method>.json`` and check it follows the contract.
+
+    Raises ``ValueError`` naming the file for unreadable JSON, missing keys or a bad verdict.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a readable method report ({err}); rerun "
+                         f"`reprlab reproduce {path.stem} --out {path.parent}`") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a method report must be a JSON object")
+    missing = {"method", "claims", "config", "results", "seconds"} - set(data)
     if missing:
         raise ValueError(f"{path}: missing keys {sorted(missing)}")
     for claim in data["claims"]:
-        for key in ("name", "paper", "measured", "verdict", "note"):
+        if not isinstance(claim, dict):
+            raise ValueError(f"{path}: a claim must be an object, got {claim!r}")
+        for key in ("name", "paper", "measured", "criterion", "verdict", "note"):
             if key not in claim:
                 raise ValueError(f"{path}: claim {claim.get('name')!r} lacks {key!r}")
+        for key in ("value", "dataset", "spread", "seeds"):
+            if key not in claim["measured"]:
+                raise ValueError(f"{path}: claim {claim['name']!r}: measured lacks {key!r}")
         if claim["verdict"] not in VERDICTS:
-            raise ValueError(f"{path}: bad verdict {claim['verdict']!r}")
+            raise ValueError(f"{path}: claim {claim['name']!r} has bad verdict "
+                             f"{claim['verdict']!r}; expected one of {VERDICTS}")
     return data
-
-
-def verdict_from_ratio(measured: float, target: float, *, higher_is_better: bool = True,
-                       tolerance: float = 0.01, partial: float = 0.05) -> str:
-    """Compare a measured figure with a target.
-
-    ``reproduced`` when within ``tolerance`` (relative) of the target or better;
-    ``partial`` within ``partial``; otherwise ``not reproduced``.
-    """
-    if measured != measured:
-        return "not reproduced"
-    gap = (target - measured) if higher_is_better else (measured - target)
-    rel = gap / max(abs(target), 1e-12)
-    if rel <= tolerance:
-        return "reproduced"
-    if rel <= partial:
-        return "partial"
-    return "not reproduced"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,13 @@ import torch
 from torch import nn
 
 from reprlab.data import ImageDataset, load_fashion_mnist
-from reprlab.eval import accuracy
+from reprlab.nets import count_params, resnet
 from reprlab.registry import register_method
 from reprlab.report import Claim, MethodReport
-from reprlab.rpg.models import count_params, resnet
 from reprlab.rpg.modules import rpg, summary
-from reprlab.train import fit
+from reprlab.train import train_eval
 
-__all__ = ["RPGConfig", "QUICK_CONFIG", "FULL_CONFIG", "run_rpg", "train_eval",
+__all__ = ["RPGConfig", "QUICK_CONFIG", "FULL_CONFIG", "run_rpg",
            "matched_plain_widths", "reproduce"]
 
 
@@ -57,24 +55,14 @@ def _config_tag(cfg: Any, name: str) -> str:
     return f"{name}-{digest.hexdigest()[:8]}"
 
 
-def train_eval(model: nn.Module, train: ImageDataset, test: ImageDataset, cfg: Any, *,
-               seed: int, progress: bool, desc: str, work_dir: Path | None = None,
-               regularizer: Callable[[nn.Module], torch.Tensor] | None = None
-               ) -> dict[str, float]:
-    """Train with ``reprlab.train.fit`` (Adam) and return params and test accuracy.
-
-    With ``cfg.checkpoint`` and a ``work_dir`` the run checkpoints into
-    ``work_dir/<desc>-<config hash>`` and resumes from there when re-run.
-    """
+def _train_eval(model: nn.Module, train: ImageDataset, test: ImageDataset, cfg: Any, *,
+                seed: int, progress: bool, desc: str, work_dir: Path | None = None
+                ) -> dict[str, float]:
     ckpt = None
     if cfg.checkpoint and work_dir is not None:
         ckpt = Path(work_dir) / _config_tag(cfg, desc)
-    torch.manual_seed(seed)
-    hist = fit(model, train, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-               seed=seed, progress=progress, desc=desc, regularizer=regularizer,
-               checkpoint_dir=ckpt, resume=ckpt is not None)
-    return {"params": count_params(model), "acc": accuracy(model, test),
-            "train_loss": hist.last().get("loss", float("nan"))}
+    return train_eval(model, train, test, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                      lr=cfg.lr, seed=seed, progress=progress, desc=desc, checkpoint_dir=ckpt)
 
 
 def matched_plain_widths(target_params: int, cfg: RPGConfig) -> tuple[int, ...]:
@@ -103,13 +91,13 @@ def run_rpg(cfg: RPGConfig = QUICK_CONFIG, *, seed: int = 0, progress: bool = Fa
         return resnet(cfg.widths, cfg.blocks, stem_stride=cfg.stem_stride)
 
     conv_shared = count_params(make(), convs_only=True) - make().conv1.weight.numel()
-    full = train_eval(make(), train, test, cfg, seed=seed, progress=progress,
+    full = _train_eval(make(), train, test, cfg, seed=seed, progress=progress,
                       desc="plain-full", work_dir=work_dir)
     rows = []
     for frac in cfg.fractions:
         n_bank = max(1, round(frac * conv_shared))
         net = rpg(make(), n_bank, seed=seed)
-        res = train_eval(net, train, test, cfg, seed=seed, progress=progress,
+        res = _train_eval(net, train, test, cfg, seed=seed, progress=progress,
                          desc=f"rpg-{frac:g}", work_dir=work_dir)
         row = {"fraction": frac, "bank": n_bank, "rpg_params": res["params"],
                "rpg_acc": res["acc"]}
@@ -120,7 +108,7 @@ def run_rpg(cfg: RPGConfig = QUICK_CONFIG, *, seed: int = 0, progress: bool = Fa
             widths = matched_plain_widths(res["params"], cfg)
             torch.manual_seed(seed)
             plain = resnet(widths, cfg.blocks, stem_stride=cfg.stem_stride)
-            pres = train_eval(plain, train, test, cfg, seed=seed, progress=progress,
+            pres = _train_eval(plain, train, test, cfg, seed=seed, progress=progress,
                               desc=f"plain-w{widths[0]}", work_dir=work_dir)
             row.update(plain_widths=list(widths), plain_params=pres["params"],
                        plain_acc=pres["acc"])
@@ -137,7 +125,7 @@ def run_rpg(cfg: RPGConfig = QUICK_CONFIG, *, seed: int = 0, progress: bool = Fa
                 row_abl["with_signs"] = match[0]["rpg_acc"]
                 continue
             net = rpg(make(), n_abl, signs=signs, seed=seed + k)
-            res = train_eval(net, train, test, cfg, seed=seed + k, progress=progress,
+            res = _train_eval(net, train, test, cfg, seed=seed + k, progress=progress,
                              desc=f"rpg-{cfg.ablation_fraction:g}-signs{int(signs)}-s{k}",
                              work_dir=work_dir)
             row_abl["with_signs" if signs else "without_signs"] = res["acc"]
@@ -148,11 +136,9 @@ def run_rpg(cfg: RPGConfig = QUICK_CONFIG, *, seed: int = 0, progress: bool = Fa
 
 
 def _figure(result: dict[str, Any]):
-    import matplotlib
     import matplotlib.ticker
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     rows = result["rows"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))

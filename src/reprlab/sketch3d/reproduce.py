@@ -72,10 +72,7 @@ def _verdict(closed: float) -> str:
 
 def _figures(report: MethodReport, model: Sketch3DModel, data: Any, test: np.ndarray,
              results: dict[str, dict[str, dict[str, float]]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reprlab.report.plots import plt
 
     # one test example per category: sketch -> standardized -> predicted cloud vs ground truth
     picks = []

@@ -6,6 +6,8 @@ from reprlab.train.loop import (
     distributed_context,
     fit,
     is_main_process,
+    train_eval,
 )
 
-__all__ = ["History", "classification_step", "distributed_context", "fit", "is_main_process"]
+__all__ = ["History", "classification_step", "distributed_context", "fit", "is_main_process",
+           "train_eval"]

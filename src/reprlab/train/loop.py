@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from reprlab.data import make_loader
 from reprlab.utils import progress_bar
 
-__all__ = ["History", "fit", "classification_step", "distributed_context", "is_main_process"]
+__all__ = ["History", "fit", "classification_step", "distributed_context", "is_main_process",
+           "train_eval"]
 
 StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
 
@@ -239,3 +240,33 @@ def fit(
             }, ckpt_path)
     model.eval()
     return history
+
+
+def train_eval(
+    model: nn.Module,
+    train_data: Dataset,
+    test_data: Dataset,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool | None = None,
+    desc: str = "train",
+    checkpoint_dir: str | Path | None = None,
+    regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """Train a classifier with :func:`fit` (Adam) and return its size and test accuracy.
+
+    Returns ``{"params", "acc", "train_loss"}``. With ``checkpoint_dir`` the run resumes from
+    that folder's checkpoint (settings are checked, see :func:`fit`).
+    """
+    from reprlab.eval import accuracy
+    from reprlab.nets import count_params
+
+    torch.manual_seed(seed)
+    hist = fit(model, train_data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+               progress=progress, desc=desc, regularizer=regularizer,
+               checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None)
+    return {"params": count_params(model), "acc": accuracy(model, test_data),
+            "train_loss": hist.last().get("loss", float("nan"))}

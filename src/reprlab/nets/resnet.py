@@ -1,4 +1,4 @@
-"""Small ResNets for the RPG and OCNN experiments (CPU-sized stand-ins for ResNet18/34).
+"""Small ResNets, CPU-sized stand-ins for ResNet18/34 (used by the RPG and OCNN experiments).
 
 ``resnet(widths, blocks)`` builds a pre-2016 (post-activation) ResNet with BasicBlocks: a 3×3
 stem conv, one stage per width (stride 2 from the second stage on, 1×1 projection shortcut
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "ResNet", "resnet", "resnet18", "count_params"]
+__all__ = ["BasicBlock", "ResNet", "resnet", "resnet18"]
 
 
 class BasicBlock(nn.Module):
@@ -85,10 +85,3 @@ def resnet18(*, num_classes: int = 10, in_channels: int = 3) -> ResNet:
     """ResNet18's conv stack (CIFAR-style 3×3 stem, no max-pool)."""
     return ResNet((64, 128, 256, 512), (2, 2, 2, 2), num_classes=num_classes,
                   in_channels=in_channels)
-
-
-def count_params(model: nn.Module, *, convs_only: bool = False) -> int:
-    """Number of distinct parameters (shared tensors counted once)."""
-    if convs_only:
-        return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
-    return sum(p.numel() for p in model.parameters())
