@@ -18,8 +18,8 @@ import dataclasses
 import hashlib
 import io
 import json
-import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -41,7 +41,6 @@ __all__ = [
     "check_writable_dir",
 ]
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MAGIC = "reprlab-checkpoint"
 
@@ -92,6 +91,10 @@ def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
                     out.append(f"{key}: {x[k]!r} → (absent)")
                 else:
                     walk(x[k], y[k], key)
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y) and \
+                any(isinstance(v, (dict, list)) for v in x):
+            for i, (u, v) in enumerate(zip(x, y)):
+                walk(u, v, f"{prefix}[{i}]")
         elif x != y:
             out.append(f"{prefix or 'settings'}: {x!r} → {y!r}")
 
@@ -171,8 +174,8 @@ def load_checkpoint(path: str | Path, *, settings: Mapping[str, Any], version: i
     msg = (f"checkpoint {path} was written with other settings ({'; '.join(diffs) or 'hash'})")
     if on_mismatch == "refuse":
         raise SettingsMismatch(f"{msg}; start over with {fresh_hint} or use another folder")
-    log.warning("%s; starting fresh", msg)
-    print(f"reprlab: {msg}; starting fresh", flush=True)
+    # a user must see this even without logging configured: never resume silently
+    print(f"reprlab: {msg}; starting fresh", file=sys.stderr, flush=True)
     return None
 
 

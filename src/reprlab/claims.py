@@ -192,6 +192,8 @@ class Claim:
     baseline: str = ""
     control: str = ""
     detail: Any = None
+    unit: Any = ""
+    labels: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -201,6 +203,10 @@ class Claim:
         measured: dict[str, Any] = {"value": self.measured_value,
                                     "dataset": self.measured_dataset,
                                     "spread": self.spread, "seeds": self.seeds}
+        if self.unit:
+            measured["unit"] = self.unit
+        if self.labels:
+            measured["labels"] = self.labels
         if self.detail is not None:
             measured["detail"] = self.detail
         return {
@@ -262,11 +268,18 @@ class ClaimSpec:
 
     def _base(self, verdict_: str, value: Any, spread: Any, seeds: int, note: str,
               dataset: str | None, detail: Any) -> Claim:
+        if len(self.criteria) == 1:
+            unit: Any = self.criteria[0].unit
+            labels = None
+        else:
+            unit = {c.key: c.unit for c in self.criteria if c.unit}
+            labels = {c.key: c.metric for c in self.criteria}
         return Claim(name=self.name, paper_value=self.paper_value,
                      paper_dataset=self.paper_dataset, measured_value=value,
                      measured_dataset=dataset or self.dataset, verdict=verdict_, note=note,
                      spread=spread, seeds=seeds, criterion=self.criterion_texts(),
-                     baseline=self.baseline, control=self.control, detail=detail)
+                     baseline=self.baseline, control=self.control, detail=detail,
+                     unit=unit, labels=labels)
 
     def judge(self, measured: Measured | float | Mapping[str, Measured | float], *,
               note: str = "", dataset: str | None = None, detail: Any = None) -> Claim:

@@ -74,14 +74,14 @@ def register_method(
     missing = [c for c in REQUIRED_CONFIGS if c not in configs]
     if missing:
         raise ValueError(f"method {name!r}: configs lack {missing}")
+    bad = [c for c in claims if not isinstance(c, ClaimSpec)]
+    if bad:
+        raise TypeError(f"method {name!r}: claims must be ClaimSpec, got {bad[:1]}")
     names = [c.name for c in claims]
     if not names:
         raise ValueError(f"method {name!r} declares no claims")
     if len(set(names)) != len(names):
         raise ValueError(f"method {name!r}: claim names repeat: {names}")
-    bad = [c for c in claims if not isinstance(c, ClaimSpec)]
-    if bad:
-        raise TypeError(f"method {name!r}: claims must be ClaimSpec, got {bad[:1]}")
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in _METHODS and _METHODS[name].run is not fn:

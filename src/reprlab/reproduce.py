@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import sys
 import time
@@ -144,6 +145,13 @@ def _say(quiet: bool, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+def _worker_run(name: str, config: str, out: str, seed: int, fresh: bool,
+                threads: int) -> MethodReport:
+    """One method in a worker process (``--jobs > 1``): its own torch thread budget."""
+    torch.set_num_threads(threads)
+    return run_method(name, config=config, out=out, seed=seed, progress=False, fresh=fresh)
+
+
 def run_reproduce(
     methods: Sequence[str] | None = None,
     *,
@@ -153,34 +161,73 @@ def run_reproduce(
     fresh: bool = False,
     quiet: bool = False,
     progress: bool | None = None,
+    jobs: int = 1,
 ) -> list[MethodReport]:
     """Reproduce the named methods (all registered ones when empty) and write the report.
 
-    Returns the :class:`MethodReport` of each method, in order. Unknown method or config
-    names raise ``KeyError`` and an unusable ``out`` raises before anything runs.
+    ``jobs > 1`` runs that many methods at once in worker processes, each with
+    ``cores // jobs`` torch threads, longest expected first (both cores busy on a 2-core
+    machine; every method is still seeded and deterministic on its own). Returns the
+    :class:`MethodReport` of each method in the order named. Unknown method or config names
+    and an unusable ``out`` raise before anything runs.
     """
     names = list(methods) if methods else list_methods()
     resolved = [get_method(n) for n in names]
+    if len({m.name for m in resolved}) != len(resolved):
+        raise ValueError(f"methods named twice: {names}")
     for m in resolved:
         m.config(config)  # fail early on an unknown config
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     out = check_writable_dir(out, "--out")
     if progress is None:
         progress = progress_enabled() and not quiet
-    reports = []
-    expected = [m.seconds.get(config, 60.0) for m in resolved]
-    elapsed_total, expected_done = 0.0, 0.0
-    for i, method in enumerate(resolved):
-        _say(quiet, f"[{i + 1}/{len(resolved)}] {method.name} ({config}) started")
-        report = run_method(method, config=config, out=out, seed=seed, progress=progress,
-                            fresh=fresh)
+    expected = {m.name: float(m.seconds.get(config, 60.0)) for m in resolved}
+    total_expected = sum(expected.values())
+    state = {"done": 0, "elapsed": 0.0, "expected_done": 0.0}
+    wall0 = time.perf_counter()
+
+    def finished(report: MethodReport) -> None:
         write_method_json(report, out)
         build_html(out)  # refresh after each method so a long run shows its progress
-        reports.append(report)
-        elapsed_total += report.seconds
-        expected_done += expected[i]
-        rest = sum(expected[i + 1:]) * (elapsed_total / max(expected_done, 1e-9))
+        state["done"] += 1
+        state["expected_done"] += expected[report.method]
+        wall = time.perf_counter() - wall0
+        left = total_expected - state["expected_done"]
+        rate = wall / max(state["expected_done"], 1e-9)
         counts = report.verdict_counts()
-        _say(quiet, f"[{i + 1}/{len(resolved)}] {method.name} done in {report.seconds:.0f} s "
-                    f"({', '.join(f'{n} {v}' for v, n in counts.items() if n)})"
-                    + (f"; about {rest / 60:.1f} min left" if i + 1 < len(resolved) else ""))
-    return reports
+        _say(quiet, f"[{state['done']}/{len(resolved)}] {report.method} done in "
+                    f"{report.seconds:.0f} s ("
+                    + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ")"
+                    + (f"; about {left * rate / 60:.1f} min left" if left > 0 else ""))
+
+    reports: dict[str, MethodReport] = {}
+    jobs = min(jobs, len(resolved))
+    if jobs == 1:
+        for i, method in enumerate(resolved):
+            _say(quiet, f"[{i + 1}/{len(resolved)}] {method.name} ({config}) started, "
+                        f"expected {expected[method.name]:.0f} s")
+            reports[method.name] = run_method(method, config=config, out=out, seed=seed,
+                                              progress=progress, fresh=fresh)
+            finished(reports[method.name])
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        order = sorted(resolved, key=lambda m: -expected[m.name])
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            pending = {}
+            for m in order:
+                pending[pool.submit(_worker_run, m.name, config, str(out), seed, fresh,
+                                    threads)] = m.name
+            _say(quiet, f"running {len(order)} methods ({config}), {jobs} at a time with "
+                        f"{threads} thread(s) each; expected about "
+                        f"{total_expected / jobs / 60:.1f} min")
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name = pending.pop(fut)
+                    reports[name] = fut.result()
+                    finished(reports[name])
+    return [reports[m.name] for m in resolved]

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["progress_enabled", "progress_bar", "seed_everything", "check_finite", "check_shape"]
+__all__ = ["progress_enabled", "progress_bar", "seed_everything", "check_finite", "check_shape",
+           "check_positive", "check_range"]
 
 T = TypeVar("T")
 
@@ -63,3 +64,37 @@ def check_shape(name: str, tensor: torch.Tensor, *, ndim: int | tuple[int, ...] 
         if tensor.shape[dim] != want:
             raise ValueError(f"{name} must have size {want} in dim {dim}, got shape "
                              f"{tuple(tensor.shape)}")
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False,
+                   allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite number > 0 (>= 0 with ``allow_zero``).
+
+    Written as ``not value > 0`` so NaN fails too; ``integer`` also rejects floats and bools.
+    """
+    if value is None and allow_none:
+        return
+    if integer:
+        ok_type = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    else:
+        ok_type = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    ok = ok_type and (value >= 0 if allow_zero else value > 0) and value != float("inf")
+    if not ok:
+        want = ("an integer" if integer else "a finite number") + (
+            " >= 0" if allow_zero else " > 0") + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+
+
+def check_range(name: str, tensor: torch.Tensor, low: float = 0.0, high: float = 1.0) -> None:
+    """Raise ``ValueError`` unless ``tensor`` is non-empty, finite and inside [low, high],
+    naming the range found (e.g. images in 0..255 passed where [0, 1] is expected)."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)})")
+    check_finite(name, tensor)
+    lo, hi = float(tensor.min()), float(tensor.max())
+    if lo < low or hi > high:
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}], found values in "
+                         f"[{lo:g}, {hi:g}]; rescale the input (e.g. divide 0..255 images "
+                         "by 255)")

