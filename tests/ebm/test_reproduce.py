@@ -14,7 +14,6 @@ from reprlab.registry import _METHODS
 from reprlab.report import load_method_json, write_method_json
 from reprlab.reproduce import ReproduceContext, check_claims
 
-
 # registry discovery imports every method's module; while others are being converted, read
 # the entry this module registered directly
 _METHOD = _METHODS["ebm"]
