@@ -95,3 +95,125 @@ def test_mdsm_on_two_gaussians_toy():
     assert (d < 0.6).float().mean() > 0.85
     frac_right = (out.samples[:, 0] > 0).float().mean()
     assert 0.2 < frac_right < 0.8
+
+
+# ---- dtype / device / generator / bad input (issue 14, item 5-7)
+import math  # noqa: E402
+
+from reprlab.ebm import EnergyNet, ais_log_partition, denoise  # noqa: E402
+from reprlab.ebm.sampling import make_generator  # noqa: E402
+
+
+def _double_net():
+    torch.manual_seed(0)
+    return EnergyNet(1, 2, image_size=8, extra_blocks=0, dtype=torch.float64).eval() \
+        .requires_grad_(False)
+
+
+def test_float64_energy_samples_inpaints_denoises_in_float64():
+    net = _double_net()
+    sch = annealing_schedule(n_warm=2, n_anneal=3, n_cool=2)
+    g = torch.Generator().manual_seed(0)
+    out = sample(net, (3, 1, 8, 8), schedule=sch, generator=g)
+    assert out.samples.dtype == torch.float64 and out.langevin.dtype == torch.float64
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    filled = inpaint(net, x, half_mask(tuple(x.shape)), schedule=sch, generator=g)
+    assert filled.samples.dtype == torch.float64
+    assert denoise(net, x).dtype == torch.float64
+    r = ais_log_partition(net, (2, 1, 8, 8), n_steps=3, generator=g)
+    assert r.samples.dtype == torch.float64
+    with pytest.raises(ValueError, match="dtype"):
+        inpaint(net, x.float(), half_mask(tuple(x.shape)), schedule=sch, generator=g)
+
+
+def test_same_generator_same_samples():
+    sch = annealing_schedule(n_warm=2, n_anneal=5, n_cool=2)
+    a = sample(gauss_energy, (5, 2), schedule=sch, generator=make_generator("cpu", 3))
+    b = sample(gauss_energy, (5, 2), schedule=sch, generator=make_generator("cpu", 3))
+    assert torch.equal(a.samples, b.samples)
+    x = torch.zeros(5, 2)
+    m = torch.tensor([[0.0, 1.0]])
+    c = inpaint(gauss_energy, x, m, schedule=sch, generator=make_generator("cpu", 4))
+    d = inpaint(gauss_energy, x, m, schedule=sch, generator=make_generator("cpu", 4))
+    assert torch.equal(c.samples, d.samples)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan])
+def test_bad_schedules_fail_before_sampling(bad):
+    with pytest.raises(ValueError, match="step_size"):
+        sample(gauss_energy, (2, 2), schedule=(torch.tensor([0.1, bad]), torch.ones(2)))
+    if bad != 0.0:
+        with pytest.raises(ValueError, match="temperatures"):
+            sample(gauss_energy, (2, 2), schedule=(torch.full((2,), 0.1),
+                                                   torch.tensor([1.0, bad])))
+        with pytest.raises(ValueError, match="t_min|t_max|step_size"):
+            annealing_schedule(t_min=bad)
+
+
+def test_nan_images_and_bad_arguments():
+    x = torch.zeros(2, 2)
+    x[0, 1] = math.nan
+    m = torch.tensor([[0.0, 1.0]])
+    sch = flat_schedule(3)
+    with pytest.raises(ValueError, match="NaN"):
+        inpaint(gauss_energy, x, m, schedule=sch)
+    with pytest.raises(ValueError, match="NaN"):
+        denoise(gauss_energy, x)
+    with pytest.raises(ValueError, match="observed_noise"):
+        inpaint(gauss_energy, torch.zeros(2, 2), m, schedule=sch, observed_noise=math.nan)
+    with pytest.raises(ValueError, match="sigma0"):
+        sample(gauss_energy, (2, 2), schedule=sch, sigma0=math.nan)
+    with pytest.raises(ValueError, match="init_std"):
+        sample(gauss_energy, (2, 2), schedule=sch, init_std=0.0)
+    with pytest.raises(ValueError, match="NaN/Inf"):  # NaN energy: first step, not a NaN run
+        sample(lambda z: z.sum(1) * math.nan, (2, 2), schedule=sch)
+    with pytest.raises(ValueError, match="device"):
+        sample(gauss_energy, (2, 2), schedule=sch, device="meta",
+               generator=torch.Generator())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_energy_samples_on_cuda():
+    net = EnergyNet(1, 2, image_size=8, extra_blocks=0, device="cuda").eval() \
+        .requires_grad_(False)
+    sch = annealing_schedule(n_warm=2, n_anneal=3, n_cool=2)
+    g = make_generator("cuda", 0)
+    out = sample(net, (3, 1, 8, 8), schedule=sch, generator=g)
+    assert out.samples.device.type == "cuda"
+    x = torch.rand(3, 1, 8, 8, device="cuda")
+    assert inpaint(net, x, half_mask(tuple(x.shape)), schedule=sch,
+                   generator=g).samples.device.type == "cuda"
+    assert ais_log_partition(net, (2, 1, 8, 8), n_steps=3, generator=g).samples.is_cuda
+    with pytest.raises(ValueError, match="device"):
+        sample(net, (3, 1, 8, 8), schedule=sch, generator=torch.Generator())
+
+
+def test_user_module_with_plain_torch_optim_loop():
+    """A user-written energy module, trained by dsm_loss in a plain Adam loop, then sampled,
+    inpainted and normalized by AIS through the public API."""
+    class UserEnergy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Softplus(),
+                                            torch.nn.Linear(32, 1))
+
+        def forward(self, x):
+            return self.body(x).squeeze(-1) + 0.05 * x.pow(2).sum(1)
+
+    g = torch.Generator().manual_seed(0)
+    data = MU + torch.randn(2000, 2, generator=g) @ torch.linalg.cholesky(COV).T
+    torch.manual_seed(0)
+    net = UserEnergy()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    sig = noise_levels(256, sigma_min=0.1, sigma_max=1.0, spacing="exp")
+    for _ in range(150):
+        idx = torch.randint(0, 2000, (256,), generator=g)
+        loss = dsm_loss(net, data[idx], sigmas=sig, generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval().requires_grad_(False)
+    out = sample(net, (500, 2), schedule=flat_schedule(200, 0.02), generator=g)
+    assert (out.samples.mean(0) - MU).abs().max() < 0.3
+    r = ais_log_partition(net, (64, 2), n_steps=100, generator=g)
+    assert math.isfinite(r.log_z)

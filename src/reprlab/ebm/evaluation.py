@@ -9,8 +9,6 @@ identical distributions; only comparable within one classifier (report baselines
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -59,25 +57,21 @@ class FeatureNet(nn.Module):
                f"feature_dim={self.feature_dim}"
 
 
-def train_feature_net(data: Dataset, *, epochs: int = 2, cache: str | Path | None = None,
-                      seed: int = 0, progress: bool | None = None,
+def train_feature_net(data: Dataset, *, epochs: int = 2, seed: int = 0,
+                      progress: bool | None = None,
                       max_steps_per_epoch: int | None = None) -> FeatureNet:
-    """Train (or load from ``cache``) the :class:`FeatureNet` of a data set.
+    """Train the :class:`FeatureNet` of a labelled image data set (``data.images``,
+    ``data.labels``) with :func:`reprlab.train.fit` (Adam 1e-3, batch 128), seeded.
 
-    ``cache`` is a ``.pt`` file: loaded when present, written after training otherwise.
+    Cache it with a :class:`reprlab.checkpoint.CheckpointStore` (``ctx.store`` in a
+    reproduction): the state dict is keyed on the run's settings there.
     """
     images = data.images  # type: ignore[attr-defined]
     num_classes = int(data.labels.max()) + 1  # type: ignore[attr-defined]
     torch.manual_seed(seed)
     net = FeatureNet(images.shape[1], num_classes)
-    if cache is not None and Path(cache).exists():
-        net.load_state_dict(torch.load(cache, map_location="cpu"))
-        return net.eval()
     fit(net, data, epochs=epochs, lr=1e-3, batch_size=128, seed=seed, progress=progress,
         max_steps_per_epoch=max_steps_per_epoch, desc="feature net")
-    if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(net.state_dict(), cache)
     return net.eval()
 
 
@@ -110,18 +104,23 @@ def denoising_psnr(energy_fn, clean: torch.Tensor, *, sigmas: list[float] | tupl
     """
     out = {}
     for s in sigmas:
-        noisy = clean + s * torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
+        if not s > 0:
+            raise ValueError(f"noise levels must be > 0, got {s}")
+        noisy = clean + s * torch.randn(clean.shape, generator=generator, dtype=clean.dtype,
+                                        device=clean.device)
         den = denoise(energy_fn, noisy, sigma0=sigma0).clamp(0, 1)
         out[float(s)] = {"noisy": psnr(noisy.clamp(0, 1), clean), "denoised": psnr(den, clean)}
     return out
 
 
-def half_mask(shape: tuple[int, ...], *, which: str = "bottom") -> torch.Tensor:
+def half_mask(shape: tuple[int, ...], *, which: str = "bottom",
+              dtype: torch.dtype | None = None,
+              device: torch.device | str | None = None) -> torch.Tensor:
     """A mask ``(1, C, H, W)`` that is 1 on the bottom (or right) half: the pixels to fill."""
     if len(shape) != 4:
         raise ValueError(f"shape must be (N, C, H, W), got {shape}")
     _, c, h, w = shape
-    mask = torch.zeros(1, c, h, w)
+    mask = torch.zeros(1, c, h, w, dtype=dtype, device=device)
     if which == "bottom":
         mask[..., h // 2:, :] = 1
     elif which == "right":

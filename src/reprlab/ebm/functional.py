@@ -27,9 +27,37 @@ __all__ = [
     "denoise",
     "annealing_schedule",
     "gaussian_blur",
+    "check_finite",
+    "model_dtype_device",
 ]
 
 EnergyFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def check_finite(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """Return ``x`` unchanged; ``ValueError`` naming ``name`` if it holds NaN or Inf."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds {int((~torch.isfinite(x)).sum())} NaN/Inf value(s); "
+                         "pass finite values")
+    return x
+
+
+def model_dtype_device(energy_fn: object) -> tuple[torch.dtype | None, torch.device | None]:
+    """The dtype and device of an ``nn.Module``'s first parameter (or buffer); ``(None, None)``
+    for a plain function or a module without tensors."""
+    if isinstance(energy_fn, torch.nn.Module):
+        for t in (*energy_fn.parameters(), *energy_fn.buffers()):
+            if t.is_floating_point():
+                return t.dtype, t.device
+    return None, None
+
+
+def _positive(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and value > 0 and value != float("inf")):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def noise_levels(n: int, *, sigma_min: float, sigma_max: float, spacing: str = "lin",
@@ -58,8 +86,10 @@ def noise_levels(n: int, *, sigma_min: float, sigma_max: float, spacing: str = "
     >>> noise_levels(3, sigma_min=0.1, sigma_max=0.3)
     tensor([0.1000, 0.2000, 0.3000])
     """
-    if n < 1:
+    if not n >= 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    _positive("sigma_min", sigma_min)
+    _positive("sigma_max", sigma_max)
     if not 0 < sigma_min <= sigma_max:
         raise ValueError(f"need 0 < sigma_min <= sigma_max, got sigma_min={sigma_min}, "
                          f"sigma_max={sigma_max}")
@@ -133,8 +163,8 @@ def dsm_loss(energy_fn: EnergyFn, x: torch.Tensor, *, sigmas: torch.Tensor | flo
         Scalar, or shape (N,) for ``reduction="none"``. Multiply by ``σ₀⁴`` for the
         "normalized loss" the official code prints.
     """
-    if sigma0 <= 0:
-        raise ValueError(f"sigma0 must be > 0, got {sigma0}")
+    _positive("sigma0", sigma0)
+    check_finite(x, "x")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n = x.shape[0]
@@ -143,8 +173,8 @@ def dsm_loss(energy_fn: EnergyFn, x: torch.Tensor, *, sigmas: torch.Tensor | flo
         sig = sig.expand(n)
     if sig.shape != (n,):
         raise ValueError(f"sigmas must be a float or have shape ({n},), got {tuple(sig.shape)}")
-    if (sig <= 0).any():
-        raise ValueError("sigmas must all be > 0")
+    if not bool((sig > 0).all()) or not bool(torch.isfinite(sig).all()):
+        raise ValueError(f"sigmas must all be finite and > 0, got min {float(sig.min())}")
     if noise is None:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     elif noise.shape != x.shape:
@@ -178,8 +208,11 @@ def denoise(energy_fn: EnergyFn, x: torch.Tensor, *, sigma0: float = 0.1,
 
     Returns
     -------
-    Tensor, shape (N, ...), detached.
+    Tensor, shape (N, ...), detached, in ``x``'s dtype and on its device.
     """
+    if not sigma0 >= 0:
+        raise ValueError(f"sigma0 must be >= 0, got {sigma0}")
+    check_finite(x, "x")
     _, grad = energy_and_grad(energy_fn, x)
     step = sigma0**2 * grad
     if mask is not None:
@@ -207,12 +240,15 @@ def annealing_schedule(*, kind: str = "exp", n_warm: int = 500, n_anneal: int = 
     temperatures : Tensor, shape (K,)
     """
     for name, v in (("n_warm", n_warm), ("n_anneal", n_anneal), ("n_cool", n_cool)):
-        if v < 0:
-            raise ValueError(f"{name} must be >= 0, got {v}")
-    if not 0 < t_min <= t_max:
+        if not (isinstance(v, int) and v >= 0):
+            raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+    if n_warm + n_anneal + n_cool == 0:
+        raise ValueError("the schedule has no steps (n_warm = n_anneal = n_cool = 0)")
+    _positive("t_min", t_min)
+    _positive("t_max", t_max)
+    if not t_min <= t_max:
         raise ValueError(f"need 0 < t_min <= t_max, got t_min={t_min}, t_max={t_max}")
-    if step_size <= 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
+    _positive("step_size", step_size)
     k = torch.arange(n_anneal, dtype=torch.float64)
     if kind == "exp":
         mid = t_max * torch.exp(-k * math.log(t_max / t_min) / max(n_anneal, 1))
@@ -234,8 +270,7 @@ def gaussian_blur(x: torch.Tensor, *, sigma: float, kernel_size: int | None = No
     """
     if x.dim() != 4:
         raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+    _positive("sigma", sigma)
     k = kernel_size or (2 * math.ceil(3 * sigma) + 1)
     r = torch.arange(k, dtype=x.dtype, device=x.device) - (k - 1) / 2
     w = torch.exp(-0.5 * (r / sigma) ** 2)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from reprlab.ebm.functional import dsm_loss, noise_levels
+from reprlab.ebm.functional import dsm_loss, model_dtype_device, noise_levels
 from reprlab.train import History, fit
 
 __all__ = ["mdsm_step", "train_mdsm"]
@@ -24,9 +24,12 @@ def mdsm_step(model: nn.Module, batch: Any, *, sigma_min: float, sigma_max: floa
     Row ``i`` of the batch gets the ``i``-th scale of :func:`noise_levels` (the official
     deterministic spread); the noise is drawn from the global torch RNG, which ``fit``
     checkpoints, so a resumed run is bitwise the same. Logs ``loss`` as the official
-    "normalized loss" ``σ₀⁴ L``.
+    "normalized loss" ``σ₀⁴ L``. The batch is moved to the model's dtype and device.
     """
     x = batch[0] if isinstance(batch, (tuple, list)) else batch
+    dtype, device = model_dtype_device(model)
+    if dtype is not None:  # batches follow the model (a float64 or CUDA energy works as is)
+        x = x.to(dtype=dtype, device=device)
     sigmas = noise_levels(x.shape[0], sigma_min=sigma_min, sigma_max=sigma_max,
                           spacing=spacing, device=x.device, dtype=x.dtype)
     loss = dsm_loss(model, x, sigmas=sigmas, sigma0=sigma0)
@@ -53,6 +56,16 @@ def train_mdsm(model: nn.Module, data: Dataset, *, epochs: int, batch_size: int 
     History
         Per-epoch mean normalized loss (``σ₀⁴ L``).
     """
+    for name, v in (("lr", lr), ("sigma_min", sigma_min), ("sigma_max", sigma_max),
+                    ("sigma0", sigma0)):
+        if not (isinstance(v, (int, float)) and 0 < v < float("inf")):
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if not 0 <= lr_min <= lr:
+        raise ValueError(f"lr_min must be in [0, lr={lr}], got {lr_min}")
+    if not sigma_min <= sigma_max:
+        raise ValueError(f"need sigma_min <= sigma_max, got {sigma_min} > {sigma_max}")
+    if not (isinstance(epochs, int) and epochs >= 0):
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
     step = partial(mdsm_step, sigma_min=sigma_min, sigma_max=sigma_max, spacing=spacing,
                    sigma0=sigma0)
 
