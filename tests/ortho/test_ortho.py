@@ -9,8 +9,8 @@ from reprlab.nets import resnet
 from reprlab.ortho import (
     OrthogonalRegularizer,
     conv_operator_matrix,
-    dilate_kernel,
     conv_singular_values,
+    dilate_kernel,
     filter_similarity,
     kernel_orth_loss,
     layer_spectra,

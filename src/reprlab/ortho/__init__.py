@@ -3,8 +3,8 @@ regulariser on conv layers as linear operators, and exact conv spectra."""
 
 from reprlab.ortho.functional import (
     conv_operator_matrix,
-    dilate_kernel,
     conv_singular_values,
+    dilate_kernel,
     filter_similarity,
     kernel_orth_loss,
     orth_conv_loss,
