@@ -1,6 +1,8 @@
 """RPG forward+backward time vs the plain network at equal architecture (target ≤ 1.3×).
 
-Run: ``OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/rpg_speed.py``. Plain and RPG
+Run: ``OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/rpg_speed.py``. The RPG nets are
+plain nets after ``rpg(model, N)`` (weights generated through ``torch.nn.utils.parametrize``,
+one batched gather per bank per forward). Plain and RPG
 steps are interleaved and the median of each is reported, so slow phases of a shared machine
 hit both alike; timings on a shared machine are still noisy.
 """
@@ -13,7 +15,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from reprlab.rpg import count_params, resnet, resnet18, rpg
+from reprlab.nets import count_params, resnet, resnet18
+from reprlab.rpg import rpg
 
 
 def _step(model, x, y) -> float:

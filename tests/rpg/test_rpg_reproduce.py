@@ -1,16 +1,18 @@
 import json
 
+from reprlab.nets import count_params, resnet
+from reprlab.registry import Method
 from reprlab.report import load_method_json, write_method_json
-from reprlab.reproduce import ReproduceContext
-from reprlab.rpg.reproduce import RPGConfig, matched_plain_widths, reproduce
+from reprlab.reproduce import ReproduceContext, check_claims
+from reprlab.rpg.reproduce import CLAIMS, FULL, QUICK, TINY, matched_plain_widths, run
 
-TINY = RPGConfig(n_train=200, n_test=100, epochs=1, batch_size=50, widths=(4, 8),
-                 blocks=(1, 1), stem_stride=2, fractions=(0.05, 1.0), ablation_fraction=0.05)
+
+def _method() -> Method:
+    return Method(name="rpg", run=run, summary="", paper="", claims=CLAIMS,
+                  configs={"tiny": TINY, "quick": QUICK, "full": FULL})
 
 
 def test_matched_plain_widths_is_closest():
-    from reprlab.rpg import count_params, resnet
-
     w = matched_plain_widths(400, TINY)
     n = count_params(resnet(w, TINY.blocks, stem_stride=2))
     for base in range(1, 5):
@@ -19,37 +21,31 @@ def test_matched_plain_widths_is_closest():
     assert matched_plain_widths(10**6, TINY) == (4, 8)
 
 
-def test_reproduce_smoke(tmp_path):
-    ctx = ReproduceContext(method="rpg", quick=True, out=tmp_path, progress=False)
-    report = reproduce(ctx, config=TINY)
-    names = [c.name for c in report.claims]
-    assert len(names) == 6 and "ImageNet" in report.claims[0].paper_dataset
-    assert report.claims[0].verdict == "not reproduced"
+def test_claims_are_pre_registered():
+    names = [c.name for c in CLAIMS]
+    assert len(names) == 6 and CLAIMS[0].not_run and CLAIMS[1].not_run
+    effect = [c for c in CLAIMS if any(k.null is not None for k in c.criteria)]
+    assert {c.name for c in effect} == {CLAIMS[2].name, CLAIMS[5].name}
+    assert all(c.min_seeds >= 3 for c in effect)
+    assert QUICK.n_seeds >= 3 and TINY.n_seeds >= 3
+
+
+def test_tiny_run_end_to_end_and_resumes(tmp_path):
+    ctx = ReproduceContext(method="rpg", config_name="tiny", config=TINY, out=tmp_path)
+    report = run(ctx, TINY)
+    check_claims(_method(), report)
+    verdicts = [c.verdict for c in report.claims]
+    assert verdicts[:2] == ["not run", "not run"]
+    assert all(c.seeds >= 3 for c in report.claims if c.name in (CLAIMS[2].name,
+                                                                  CLAIMS[5].name))
     rows = report.tables["bank_sweep"]
-    assert [r["fraction"] for r in rows] == [0.05, 1.0]
-    assert all(0 <= r["rpg_acc"] <= 1 for r in rows)
-    assert rows[0]["rpg_params"] < rows[1]["rpg_params"]
-    abl = report.tables["sign_ablation"]
-    assert [a["seed"] for a in abl] == [0, 1]
-    assert all({"with_signs", "without_signs"} <= set(a) for a in abl)
-    path = write_method_json(report, tmp_path)
-    data = load_method_json(path)
+    assert [r["fraction"] for r in rows] == list(TINY.fractions)
+    assert rows[0]["rpg_params"] < rows[-1]["rpg_params"]
+    assert report.summary
+    data = load_method_json(write_method_json(report, tmp_path))
     assert json.dumps(data) and data["figures"]
-
-
-def test_full_path_checkpoints_and_resumes(tmp_path):
-    from dataclasses import replace
-
-    from reprlab.data import load_fashion_mnist
-    from reprlab.rpg import resnet
-    from reprlab.rpg.reproduce import train_eval
-
-    cfg = replace(TINY, checkpoint=True)
-    data = load_fashion_mnist("test").subset(100, seed=0)
-    first = train_eval(resnet((4, 8), (1, 1)), data, data, cfg, seed=0, progress=False,
-                       desc="run", work_dir=tmp_path)
-    ckpts = list(tmp_path.glob("run-*/last.pt"))
-    assert len(ckpts) == 1
-    again = train_eval(resnet((4, 8), (1, 1)), data, data, cfg, seed=0, progress=False,
-                       desc="run", work_dir=tmp_path)  # resumes: no epoch left to train
-    assert again["acc"] == first["acc"]
+    cached = sorted(p.name for p in ctx.work_dir.glob("*.pt"))
+    assert "rpg-f0.05-s1-signs0.pt" in cached and len(cached) >= 10
+    again = run(ReproduceContext(method="rpg", config_name="tiny", config=TINY, out=tmp_path),
+                TINY)  # every run comes from the store: identical numbers
+    assert [c.measured_value for c in again.claims] == [c.measured_value for c in report.claims]

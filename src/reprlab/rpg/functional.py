@@ -21,6 +21,10 @@ import torch
 __all__ = ["balanced_indices", "sign_mask", "fan", "fan_scale", "generate_weight"]
 
 
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def balanced_indices(num_params: int, total: int, *,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """A shuffled tiling of ``arange(num_params)`` of length ``total``.
@@ -51,9 +55,9 @@ def balanced_indices(num_params: int, total: int, *,
     >>> sorted(torch.bincount(idx, minlength=4).tolist())
     [2, 2, 3, 3]
     """
-    if not isinstance(num_params, int) or num_params < 1:
+    if not _is_int(num_params) or num_params < 1:
         raise ValueError(f"num_params must be an int >= 1, got {num_params!r}")
-    if not isinstance(total, int) or total < 0:
+    if not _is_int(total) or total < 0:
         raise ValueError(f"total must be an int >= 0, got {total!r}")
     reps, rest = divmod(total, num_params)
     parts = [torch.arange(num_params).repeat(reps)]
@@ -66,8 +70,8 @@ def balanced_indices(num_params: int, total: int, *,
 def sign_mask(numel: int, *, generator: torch.Generator | None = None,
               dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A fixed random ±1 mask of length ``numel`` (Bernoulli(½) mapped to {-1, +1})."""
-    if numel < 0:
-        raise ValueError(f"numel must be >= 0, got {numel}")
+    if not _is_int(numel) or numel < 0:
+        raise ValueError(f"numel must be an int >= 0, got {numel!r}")
     bits = torch.randint(0, 2, (numel,), generator=generator)
     return (bits * 2 - 1).to(dtype)
 
@@ -87,8 +91,8 @@ def fan(shape: Sequence[int], *, mode: str = "fan_out") -> int:
 def fan_scale(shape: Sequence[int], *, fan_ref: int, mode: str = "fan_out") -> float:
     """``√(fan_ref / fan(shape))``: maps a bank drawn with Kaiming std for ``fan_ref`` to a
     weight with Kaiming std for this layer (official ``initialization_multiplier``)."""
-    if fan_ref < 1:
-        raise ValueError(f"fan_ref must be >= 1, got {fan_ref}")
+    if not _is_int(fan_ref) or fan_ref < 1:
+        raise ValueError(f"fan_ref must be an int >= 1, got {fan_ref!r}")
     return math.sqrt(fan_ref / fan(shape, mode=mode))
 
 
@@ -113,6 +117,14 @@ def generate_weight(bank: torch.Tensor, index: torch.Tensor, sign: torch.Tensor 
     """
     if bank.dim() != 1:
         raise ValueError(f"bank must be 1-D, got shape {tuple(bank.shape)}")
+    if index.dim() != 1 or index.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"index must be a 1-D int32/int64 tensor, got shape "
+                         f"{tuple(index.shape)} and dtype {index.dtype}")
+    if sign is not None and sign.shape != index.shape:
+        raise ValueError(f"sign must have the shape of index {tuple(index.shape)}, got "
+                         f"{tuple(sign.shape)}")
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite number, got {scale!r}")
     if index.numel() != math.prod(shape):
         raise ValueError(f"index has {index.numel()} entries but shape {tuple(shape)} "
                          f"needs {math.prod(shape)}")
