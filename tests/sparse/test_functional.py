@@ -22,7 +22,7 @@ def _problem(seed: int, dtype: torch.dtype, n: int = 30, d: int = 16, k: int = 3
 def test_kkt_conditions(seed, positive, dtype):
     x, phi = _problem(seed, dtype)
     lam = 0.3
-    a = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-10)
+    a = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-10, kkt_tol=1e-9)
     corr = (x - a @ phi) @ phi.T  # Φᵢᵀ(x − Φa)
     tol = 1e-8 if dtype == torch.float64 else 2e-4
     act = a != 0
@@ -42,7 +42,7 @@ def test_matches_sklearn_lasso(positive):
 
     x, phi = _problem(3, torch.float64, n=12)
     lam = 0.2
-    ours = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12)
+    ours = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12, kkt_tol=1e-9)
     d = phi.shape[1]
     # sklearn's Lasso minimises 1/(2d)‖y − Xw‖² + α‖w‖₁, so α = λ/d
     lasso = Lasso(alpha=lam / d, fit_intercept=False, positive=positive, tol=1e-12,
@@ -55,7 +55,7 @@ def test_matches_sklearn_sparse_encode():
     from sklearn.decomposition import sparse_encode
 
     x, phi = _problem(4, torch.float64, n=10)
-    ours = F.sparse_encode(x, phi, lam=0.25, max_iter=20000, tol=1e-12)
+    ours = F.sparse_encode(x, phi, lam=0.25, max_iter=20000, tol=1e-12, kkt_tol=1e-9)
     ref = sparse_encode(x.numpy(), phi.numpy(), algorithm="lasso_cd", alpha=0.25,
                         positive=True, max_iter=100000)
     np.testing.assert_allclose(ours.numpy(), ref, atol=1e-4)
@@ -71,7 +71,7 @@ def test_identity_dictionary_is_soft_threshold():
 
 def test_warm_start_and_chunking_agree():
     x, phi = _problem(5, torch.float64, n=40)
-    full = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12)
+    full = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, kkt_tol=1e-9)
     chunked = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, chunk_size=7)
     torch.testing.assert_close(full, chunked, atol=1e-8, rtol=0)
     warm, it = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-10, init=full,
@@ -194,7 +194,7 @@ def test_working_set_solver_matches_dense(positive):
     phi = F.normalize_atoms(torch.randn(120, 20, generator=g, dtype=torch.float64))
     x = torch.randn(40, 20, generator=g, dtype=torch.float64)
     lam = 0.4
-    dense = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12)
+    dense = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12, kkt_tol=1e-9)
     ws = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12,
                          working_set=4, kkt_tol=1e-9)
     torch.testing.assert_close(ws, dense, atol=1e-6, rtol=0)
@@ -206,8 +206,8 @@ def test_working_set_solver_matches_dense(positive):
 
 def test_working_set_warm_start_and_errors():
     x, phi = _problem(8, torch.float64, n=10)
-    a = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12)
+    a = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, kkt_tol=1e-9)
     b = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, working_set=8, init=a)
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="working_set"):
-        F.sparse_encode(x, phi, lam=0.3, working_set=0)
+        F.sparse_encode(x, phi, lam=0.3, working_set=-1)
