@@ -817,6 +817,17 @@ def init_state(dictionary: torch.Tensor) -> DictState:
     return DictState(dictionary=dictionary, hessian_diag=z, step=0, usage=z.clone())
 
 
+def _check_learning_args(*, lr: float, eps: float, history: int, max_iter: int, tol: float,
+                         resample_every: int, kkt_tol: float) -> None:
+    _check_float("lr", lr, positive=True)
+    _check_float("eps", eps, positive=True)
+    _check_int("history", history, low=1)
+    _check_int("max_iter", max_iter, low=1)
+    _check_float("tol", tol)
+    _check_int("resample_every", resample_every, low=0)
+    _check_float("kkt_tol", kkt_tol)
+
+
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
@@ -826,7 +837,7 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
                     eps: float = 1e-3, history: int = 300, positive: bool = True,
                     max_iter: int = 500, tol: float = 1e-4,
                     resample_every: int = 0, bias_correction: bool = False,
-                    working_set: int | None = None,
+                    working_set: int | str | None = "auto", kkt_tol: float = 1e-3,
                     generator: torch.Generator | None = None,
                     ) -> tuple[DictState, StepInfo]:
     """One alternation: FISTA codes for ``x``, then the preconditioned dictionary step.
@@ -848,8 +859,8 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
         Divide the running mean H by 1 − (1 − 1/T)ᵗ (Adam-style). The official code does
         not (H starts at 0, so early steps are large); with it, ``lr`` near 1 is a damped
         Newton step per atom and converges in fewer steps.
-    working_set : int, optional
-        Use the working-set FISTA solver for the codes (see :func:`sparse_encode`).
+    working_set, kkt_tol :
+        Passed to :func:`sparse_encode` (the codes are certified to ``kkt_tol``·λ).
 
     Returns
     -------
@@ -858,8 +869,13 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
     Under ``torch.distributed`` (initialised, world size > 1) the sums behind the gradient
     and the Hessian statistic are all-reduced, so each rank may pass its own shard.
     """
+    if not isinstance(state, DictState):
+        raise TypeError(f"state must be a DictState (see init_state), got "
+                        f"{type(state).__name__}")
     phi = state.dictionary
     _check_inputs(x, phi, lam)
+    _check_learning_args(lr=lr, eps=eps, history=history, max_iter=max_iter, tol=tol,
+                         resample_every=resample_every, kkt_tol=kkt_tol)
     if weights is not None:
         weights = torch.as_tensor(weights).to(x)
         if weights.shape != (x.shape[0],):
@@ -867,10 +883,11 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
                              f"{tuple(weights.shape)}")
         if not torch.isfinite(weights).all() or (weights < 0).any():
             raise ValueError("weights must be finite and >= 0")
-    if history < 1:
-        raise ValueError(f"history must be >= 1, got {history}")
+    # an empty batch is allowed (a rank whose shard ran out under torchrun still joins
+    # the all-reduce, contributing nothing)
     codes, n_iter = sparse_encode(x, phi, lam=lam, positive=positive, max_iter=max_iter,
-                                  tol=tol, working_set=working_set, return_n_iter=True)
+                                  tol=tol, working_set=working_set, kkt_tol=kkt_tol,
+                                  return_n_iter=True)
     res = x - codes @ phi
     wres = res if weights is None else res * weights[:, None]
     grad = codes.T @ wres  # (K, d), sum over the batch
@@ -880,13 +897,15 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
     stats = torch.stack([
         0.5 * (res * res).sum() + lam * codes.abs().sum(),
         (res * res).sum(),
-        ((x - x.mean(0, keepdim=True)) ** 2).sum(),
+        ((x - x.mean(0, keepdim=True)) ** 2).sum() if x.shape[0] else x.new_zeros(()),
         (codes != 0).to(x.dtype).sum(),
     ])
     if _distributed():
         for t in (grad, sq, count, usage, stats):
             dist.all_reduce(t)
     n_tot = float(count)
+    if n_tot == 0:
+        raise ValueError("dictionary_step got an empty batch on every rank")
     grad = grad / n_tot
     decay = (history - 1.0) / history
     hess = state.hessian_diag * decay + (sq / n_tot) / history
@@ -897,19 +916,30 @@ def dictionary_step(state: DictState, x: torch.Tensor, *, lam: float,
     usage = state.usage + usage
     n_resampled = 0
     if resample_every > 0 and step % resample_every == 0:
-        dead = torch.nonzero(usage == 0).flatten()
+        dead = torch.nonzero(usage == 0).flatten()  # the same on every rank (all-reduced)
         if dead.numel():
-            # the worst-reconstructed rows of this batch become the new atoms
-            err = (res * res).sum(1)
-            order = torch.argsort(err, descending=True)
-            take = order[: dead.numel()]
-            if take.numel() < dead.numel():
-                take = take.repeat(math.ceil(dead.numel() / max(take.numel(), 1)))
-            new = x[take[: dead.numel()]]
-            new = new + 1e-3 * torch.randn(new.shape, generator=generator,
-                                           dtype=new.dtype).to(new.device)
+            # the worst-reconstructed rows of this batch become the new atoms; under
+            # torchrun they come from the rank with the largest batch (every rank agrees)
+            src = 0
             if _distributed():
-                dist.broadcast(new, 0)
+                sizes = torch.zeros(dist.get_world_size(), dtype=torch.float64,
+                                    device=x.device)
+                sizes[dist.get_rank()] = float(x.shape[0])
+                dist.all_reduce(sizes)
+                src = int(torch.argmax(sizes))
+            new = torch.zeros(dead.numel(), x.shape[1], dtype=x.dtype, device=x.device)
+            if x.shape[0]:
+                err = (res * res).sum(1)
+                order = torch.argsort(err, descending=True)
+                take = order[: dead.numel()]
+                if take.numel() < dead.numel():
+                    take = take.repeat(math.ceil(dead.numel() / max(take.numel(), 1)))
+                new = x[take[: dead.numel()]]
+                new = new + 1e-3 * torch.randn(new.shape, generator=generator,
+                                               dtype=new.dtype).to(new.device)
+            if _distributed():
+                new = new.contiguous()
+                dist.broadcast(new, src)
             phi = phi.clone()
             phi[dead] = normalize_atoms(new)
             hess = hess.clone()
@@ -927,7 +957,7 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
                      weighting: str = "gradient", lr: float = 0.005, eps: float = 1e-3,
                      history: int = 300, positive: bool = True, max_iter: int = 500,
                      tol: float = 1e-4, resample_every: int = 0, bias_correction: bool = False,
-                     working_set: int | None = None,
+                     working_set: int | str | None = "auto", kkt_tol: float = 1e-3,
                      init: torch.Tensor | DictState | None = None,
                      generator: torch.Generator | None = None, max_steps: int | None = None,
                      callback=None, progress: bool = False,
@@ -952,6 +982,13 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
         a :class:`DictState` resumes training.
     max_steps : int, optional
         Stop after this many steps in total.
+    working_set, kkt_tol :
+        Passed to :func:`sparse_encode`.
+
+    Under ``torchrun`` each rank passes its own shard (shards may differ in size): every
+    rank takes the same number of steps (an epoch is what the largest shard needs; a rank
+    whose shard is exhausted contributes empty batches), gradients are all-reduced, and
+    every rank ends with the same dictionary (rank 0's copy is broadcast at the end).
     callback : callable(state, info), optional
         Called after each step.
 
@@ -959,35 +996,69 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
     -------
     (DictState, list[StepInfo])
     """
-    if n_atoms < 1:
-        raise ValueError(f"n_atoms must be >= 1, got {n_atoms}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _check_int("n_atoms", n_atoms, low=1)
+    _check_int("n_epochs", n_epochs, low=1)
+    _check_int("batch_size", batch_size, low=1)
+    _check_int("max_steps", max_steps, low=0, none_ok=True)
     if weighting not in ("gradient", "sample"):
         raise ValueError(f"weighting must be 'gradient' or 'sample', got {weighting!r}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}; convert with "
+                        f"torch.as_tensor")
     if x.dim() != 2:
         raise ValueError(f"x must be 2-D (n_samples, n_features), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must be floating point, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"x contains {int((~torch.isfinite(x)).sum())} NaN/Inf values")
+    _check_float("lam", lam)
+    _check_learning_args(lr=lr, eps=eps, history=history, max_iter=max_iter, tol=tol,
+                         resample_every=resample_every, kkt_tol=kkt_tol)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable, got {callback!r}")
     n = x.shape[0]
+    distributed = _distributed()
+    if n == 0 and not distributed:
+        raise ValueError("x has no rows")
     if weights is not None:
         weights = torch.as_tensor(weights).to(x)
         if weights.shape != (n,):
             raise ValueError(f"weights must have shape ({n},), got {tuple(weights.shape)}")
+        if not torch.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError("weights must be finite and >= 0")
+        if weighting == "sample" and n and not float(weights.sum()) > 0:
+            raise ValueError("weighting='sample' needs weights with a positive sum")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     if isinstance(init, DictState):
         state = init
+        if state.dictionary.shape != (n_atoms, x.shape[1]):
+            raise ValueError(f"init state's dictionary must have shape "
+                             f"{(n_atoms, x.shape[1])}, got {tuple(state.dictionary.shape)}")
     else:
-        phi = init_dictionary(n_atoms, x.shape[1], x=x, generator=generator) if init is None \
-            else normalize_atoms(init.to(x))
+        if init is None:
+            phi = init_dictionary(n_atoms, x.shape[1], x=x if n else None, generator=generator,
+                                  dtype=x.dtype, device=x.device)
+        else:
+            phi = normalize_atoms(torch.as_tensor(init).to(x))
         if phi.shape != (n_atoms, x.shape[1]):
             raise ValueError(f"init must have shape {(n_atoms, x.shape[1])}, got "
                              f"{tuple(phi.shape)}")
-        if _distributed():
+        phi = phi.to(x).contiguous()
+        if distributed:
             dist.broadcast(phi, 0)
-        state = init_state(phi.to(x))
+        state = init_state(phi)
     from reprlab.utils import progress_bar
 
-    steps_per_epoch = max(1, math.ceil(n / batch_size))
+    # under torchrun every rank must take the same number of steps (each step all-reduces):
+    # an epoch is as many steps as the largest shard needs; a rank whose shard runs out
+    # first joins the remaining steps with empty batches (it contributes nothing to them)
+    n_max = n
+    if distributed:
+        t = torch.tensor([float(n)], dtype=torch.float64, device=x.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        n_max = int(t.item())
+    steps_per_epoch = max(1, math.ceil(n_max / batch_size))
     total = n_epochs * steps_per_epoch
     if max_steps is not None:
         total = min(total, max_steps)
@@ -995,7 +1066,7 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
     bar = progress_bar(total=total, enabled=progress, desc="dictionary")
     done = 0
     while done < total:
-        if weights is not None and weighting == "sample":
+        if weights is not None and weighting == "sample" and n:
             order = torch.multinomial(weights.cpu().double(), steps_per_epoch * batch_size,
                                       replacement=True, generator=generator)
         else:
@@ -1010,7 +1081,8 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
                                           max_iter=max_iter, tol=tol,
                                           resample_every=resample_every,
                                           bias_correction=bias_correction,
-                                          working_set=working_set, generator=generator)
+                                          working_set=working_set, kkt_tol=kkt_tol,
+                                          generator=generator)
             infos.append(info)
             if callback is not None:
                 callback(state, info)
@@ -1018,4 +1090,12 @@ def learn_dictionary(x: torch.Tensor, *, n_atoms: int, lam: float, n_epochs: int
             bar.update(1)
             bar.set_postfix(obj=f"{info.objective:.4f}", l0=f"{info.l0:.1f}")
     bar.close()
+    if distributed:
+        # the all-reduced updates are already identical; broadcasting rank 0's copy also
+        # removes any bitwise drift (e.g. from a backend with rank-dependent reduction order)
+        phi = state.dictionary.contiguous()
+        hess = state.hessian_diag.contiguous()
+        dist.broadcast(phi, 0)
+        dist.broadcast(hess, 0)
+        state = state._replace(dictionary=phi, hessian_diag=hess)
     return state, infos
