@@ -76,10 +76,87 @@ def test_feature_mismatch_and_unfitted():
 def test_working_set_option_matches_dense():
     x = _data(n=200)
     kw = dict(lam=0.05, lr=0.3, bias_correction=True, batch_size=100, max_iter=2000,
-              tol=1e-9, seed=1)
-    dense = DictionaryLearner(20, **kw).fit(x)
+              tol=1e-9, seed=1, kkt_tol=1e-8)
+    dense = DictionaryLearner(20, working_set=0, **kw).fit(x)
     ws = DictionaryLearner(20, working_set=4, **kw).fit(x)
     np.testing.assert_allclose(ws.components_.numpy(), dense.components_.numpy(), atol=1e-4)
     coder = SparseCoding(dense.components_.numpy(), lam=0.05, working_set=4, tol=1e-9,
-                         max_iter=2000)
+                         max_iter=2000, kkt_tol=1e-8)
     np.testing.assert_allclose(coder.transform(x), dense.transform(x), atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- sklearn API
+def test_clone_get_set_params():
+    from sklearn.base import clone
+
+    dl = DictionaryLearner(8, lam=0.2, lr=0.1, seed=3, working_set=0)
+    c = clone(dl)
+    assert c is not dl and c.get_params() == dl.get_params()
+    c.set_params(lam=0.3)
+    assert c.lam == 0.3 and dl.lam == 0.2
+    fitted = DictionaryLearner(4, lam=0.1, max_iter=20).fit(_data(n=50))
+    assert not hasattr(clone(fitted), "components_")  # clone drops fitted state
+    coder = SparseCoding(np.eye(3), lam=0.5)
+    c2 = clone(coder)
+    np.testing.assert_array_equal(c2.dictionary, coder.dictionary)
+    assert c2.get_params()["lam"] == 0.5
+    assert "lam=0.3" in repr(SparseCoding(np.eye(3), lam=0.3))
+
+
+def test_pipeline_and_grid_search():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 240)
+    x = rng.normal(size=(240, 10)) + 1.5 * y[:, None] * np.eye(10)[0]
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("code", DictionaryLearner(12, lam=0.1, lr=0.3, bias_correction=True,
+                                                n_epochs=2, batch_size=60, max_iter=100)),
+                     ("clf", LogisticRegression(max_iter=500))])
+    search = GridSearchCV(pipe, {"code__lam": [0.05, 0.2], "code__n_atoms": [8, 12]}, cv=2)
+    search.fit(x, y)
+    assert search.best_score_ > 0.6
+    assert set(search.best_params_) == {"code__lam", "code__n_atoms"}
+    assert search.predict(x).shape == (240,)
+    # a fixed dictionary in a pipeline
+    phi = rng.normal(size=(16, 10))
+    phi /= np.linalg.norm(phi, axis=1, keepdims=True)
+    coded = Pipeline([("code", SparseCoding(phi, lam=0.1, positive=False)),
+                      ("clf", LogisticRegression(max_iter=500))])
+    gs = GridSearchCV(coded, {"code__lam": [0.01, 0.1]}, cv=2).fit(x, y)
+    assert gs.best_score_ > 0.6
+
+
+def test_grid_search_unsupervised_with_a_scorer():
+    from sklearn.model_selection import GridSearchCV
+
+    def neg_fvu(est, x, y=None):
+        return -est.score(x)["fvu"]
+
+    x = _data(n=200)
+    gs = GridSearchCV(DictionaryLearner(20, lr=0.3, bias_correction=True, batch_size=100,
+                                        max_iter=100),
+                      {"lam": [0.01, 0.5]}, scoring=neg_fvu, cv=2).fit(x)
+    assert gs.best_params_ == {"lam": 0.01}
+
+
+@pytest.mark.parametrize(("name", "value"), [("lr", -0.1), ("n_epochs", -1),
+                                             ("lam", float("nan")), ("kkt_tol", -1.0),
+                                             ("working_set", "big"), ("max_iter", 0)])
+def test_bad_parameters_raise_in_estimator(name, value):
+    with pytest.raises(ValueError, match=name):
+        DictionaryLearner(4, **{name: value}).fit(_data(n=50))
+
+
+def test_sparse_coding_validates():
+    with pytest.raises(ValueError, match="lam"):
+        SparseCoding(np.eye(3), lam=float("nan")).transform(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="dictionary is None"):
+        SparseCoding().fit()
+    with pytest.raises(ValueError, match="2-D"):
+        SparseCoding(np.ones(3)).fit()
+    with pytest.raises(ValueError, match="NaN"):
+        SparseCoding(np.eye(3)).transform(np.full((1, 3), np.nan))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -22,7 +24,8 @@ def _problem(seed: int, dtype: torch.dtype, n: int = 30, d: int = 16, k: int = 3
 def test_kkt_conditions(seed, positive, dtype):
     x, phi = _problem(seed, dtype)
     lam = 0.3
-    a = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-10)
+    a = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-10,
+                        kkt_tol=1e-9)
     corr = (x - a @ phi) @ phi.T  # Φᵢᵀ(x − Φa)
     tol = 1e-8 if dtype == torch.float64 else 2e-4
     act = a != 0
@@ -42,7 +45,8 @@ def test_matches_sklearn_lasso(positive):
 
     x, phi = _problem(3, torch.float64, n=12)
     lam = 0.2
-    ours = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12)
+    ours = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12,
+                           kkt_tol=1e-9)
     d = phi.shape[1]
     # sklearn's Lasso minimises 1/(2d)‖y − Xw‖² + α‖w‖₁, so α = λ/d
     lasso = Lasso(alpha=lam / d, fit_intercept=False, positive=positive, tol=1e-12,
@@ -55,7 +59,7 @@ def test_matches_sklearn_sparse_encode():
     from sklearn.decomposition import sparse_encode
 
     x, phi = _problem(4, torch.float64, n=10)
-    ours = F.sparse_encode(x, phi, lam=0.25, max_iter=20000, tol=1e-12)
+    ours = F.sparse_encode(x, phi, lam=0.25, max_iter=20000, tol=1e-12, kkt_tol=1e-9)
     ref = sparse_encode(x.numpy(), phi.numpy(), algorithm="lasso_cd", alpha=0.25,
                         positive=True, max_iter=100000)
     np.testing.assert_allclose(ours.numpy(), ref, atol=1e-4)
@@ -71,7 +75,7 @@ def test_identity_dictionary_is_soft_threshold():
 
 def test_warm_start_and_chunking_agree():
     x, phi = _problem(5, torch.float64, n=40)
-    full = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12)
+    full = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, kkt_tol=1e-9)
     chunked = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, chunk_size=7)
     torch.testing.assert_close(full, chunked, atol=1e-8, rtol=0)
     warm, it = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-10, init=full,
@@ -194,7 +198,8 @@ def test_working_set_solver_matches_dense(positive):
     phi = F.normalize_atoms(torch.randn(120, 20, generator=g, dtype=torch.float64))
     x = torch.randn(40, 20, generator=g, dtype=torch.float64)
     lam = 0.4
-    dense = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12)
+    dense = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12,
+                            kkt_tol=1e-9)
     ws = F.sparse_encode(x, phi, lam=lam, positive=positive, max_iter=20000, tol=1e-12,
                          working_set=4, kkt_tol=1e-9)
     torch.testing.assert_close(ws, dense, atol=1e-6, rtol=0)
@@ -206,8 +211,136 @@ def test_working_set_solver_matches_dense(positive):
 
 def test_working_set_warm_start_and_errors():
     x, phi = _problem(8, torch.float64, n=10)
-    a = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12)
+    a = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, kkt_tol=1e-9)
     b = F.sparse_encode(x, phi, lam=0.3, max_iter=5000, tol=1e-12, working_set=8, init=a)
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="working_set"):
-        F.sparse_encode(x, phi, lam=0.3, working_set=0)
+        F.sparse_encode(x, phi, lam=0.3, working_set=-1)
+
+
+# ----------------------------------------------------------------------------- certificates
+def test_issue_case_is_certified():
+    """K = 1024, d = 128, dense codes (L0 ≈ 120), λ = 0.005, working_set=4: the old solver
+    returned codes violating KKT by up to 2.3λ. Every row is now certified."""
+    g = torch.Generator().manual_seed(0)
+    phi = F.normalize_atoms(torch.randn(1024, 128, generator=g, dtype=torch.float64))
+    x = torch.randn(6, 128, generator=g, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    lam = 0.005
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", F.CertificateWarning)
+        a = F.sparse_encode(x, phi, lam=lam, working_set=4, kkt_tol=1e-6)
+    assert F.mean_l0(a) > 60
+    assert float(F.kkt_violation(x, phi, a, lam=lam).max()) <= 1e-6 * lam + 1e-12
+    assert float(F.duality_gap(x, phi, a, lam=lam).max()) < 1e-8
+    dense = F.sparse_encode(x, phi, lam=lam, working_set=0, kkt_tol=1e-6, max_iter=20000)
+    torch.testing.assert_close(a, dense, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("positive", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_default_call_is_certified(positive, dtype):
+    g = torch.Generator().manual_seed(1)
+    phi = F.normalize_atoms(torch.randn(300, 40, generator=g, dtype=torch.float64)).to(dtype)
+    x = torch.randn(64, 40, generator=g, dtype=torch.float64).to(dtype)
+    lam = 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", F.CertificateWarning)
+        a = F.sparse_encode(x, phi, lam=lam, positive=positive)  # auto working sets
+    v = F.kkt_violation(x.double(), phi.double(), a.double(), lam=lam, positive=positive)
+    slack = 1e-3 * lam + (2e-4 if dtype == torch.float32 else 1e-10)
+    assert float(v.max()) <= slack
+    # a KKT residual of kkt_tol·λ bounds the relative suboptimality by about kkt_tol
+    gap = F.duality_gap(x, phi, a, lam=lam, positive=positive)
+    primal = 0.5 * ((x - a @ phi) ** 2).sum(1) + lam * a.abs().sum(1)
+    assert float((gap / primal.double()).max()) < 2e-3
+
+
+def test_uncertifiable_rows_warn_with_the_worst_violation():
+    x, phi = _problem(2, torch.float64, n=20, k=64)
+    with pytest.warns(F.CertificateWarning, match=r"worst violation .*\*lam"):
+        F.sparse_encode(x, phi, lam=0.01, max_iter=1, kkt_tol=1e-12, working_set=0)
+
+
+def test_kkt_violation_and_gap_detect_bad_codes():
+    x, phi = _problem(3, torch.float64, n=8)
+    a = F.sparse_encode(x, phi, lam=0.3, kkt_tol=1e-9)
+    assert float(F.kkt_violation(x, phi, a, lam=0.3).max()) < 1e-8
+    assert float(F.duality_gap(x, phi, a, lam=0.3).max()) < 1e-10
+    zero = torch.zeros_like(a)
+    assert float(F.kkt_violation(x, phi, zero, lam=0.3).min()) > 0
+    assert float(F.duality_gap(x, phi, zero, lam=0.3).min()) > 0
+    with pytest.raises(ValueError, match="codes must have shape"):
+        F.kkt_violation(x, phi, a[:, :3], lam=0.3)
+
+
+@pytest.mark.parametrize("shape", [(2000, 384), (50, 20), (20, 50), (300, 3)])
+def test_lipschitz_constant_is_a_certified_upper_bound(shape):
+    g = torch.Generator().manual_seed(shape[0])
+    phi = torch.randn(*shape, generator=g, dtype=torch.float64)
+    exact = torch.linalg.matrix_norm(phi, ord=2).item() ** 2
+    for n_iter in (1, 3, 100):  # even a bad power-iteration estimate gives an upper bound
+        lo, up = F.lipschitz_constant(phi, n_iter=n_iter, return_bounds=True)
+        assert lo <= exact * (1 + 1e-12) and exact <= up
+    assert F.lipschitz_constant(phi) <= 1.01 * exact
+    assert F.lipschitz_constant(torch.zeros(3, 4)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(chunk_size=-1), "chunk_size"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(working_set="big"), "working_set"),
+        (dict(kkt_tol=float("nan")), "kkt_tol"),
+        (dict(step=-1.0), "step"),
+        (dict(step=float("nan")), "step"),
+        (dict(check_every=0), "check_every"),
+        (dict(max_iter=2.5), "max_iter"),
+        (dict(positive="yes"), "positive"),
+    ],
+)
+def test_bad_encode_arguments(kwargs, match):
+    x, phi = _problem(0, torch.float32)
+    with pytest.raises(ValueError, match=match):
+        F.sparse_encode(x, phi, lam=0.1, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(lr=-0.1), "lr"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(n_epochs=-1), "n_epochs"),
+        (dict(n_epochs=0), "n_epochs"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(lam=float("nan")), "lam"),
+        (dict(eps=0.0), "eps"),
+        (dict(history=0), "history"),
+        (dict(resample_every=-2), "resample_every"),
+        (dict(max_steps=-1), "max_steps"),
+        (dict(n_atoms=0), "n_atoms"),
+        (dict(weighting="x"), "weighting"),
+    ],
+)
+def test_bad_learning_arguments(kwargs, match):
+    x, _ = _problem(0, torch.float32)
+    kw = dict(n_atoms=8, lam=0.1, max_steps=1) | kwargs
+    with pytest.raises(ValueError, match=match):
+        F.learn_dictionary(x, **kw)
+
+
+def test_bad_learning_inputs():
+    x, phi = _problem(0, torch.float32)
+    bad = x.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        F.learn_dictionary(bad, n_atoms=4, lam=0.1)
+    with pytest.raises(ValueError, match="2-D"):
+        F.learn_dictionary(x[0], n_atoms=4, lam=0.1)
+    with pytest.raises(ValueError, match="2-D"):
+        F.learn_dictionary(x[None], n_atoms=4, lam=0.1)
+    with pytest.raises(ValueError, match="lr"):
+        F.dictionary_step(F.init_state(phi), x, lam=0.1, lr=-1.0)
+    with pytest.raises(ValueError, match="init must have shape"):
+        F.learn_dictionary(x, n_atoms=4, lam=0.1, init=torch.zeros(3, 16))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from reprlab.sparse import functional as F
 
@@ -22,6 +23,9 @@ def _to_tensor(x: Any, *, dtype: torch.dtype | None, device: Any) -> tuple[torch
     was_numpy = not isinstance(x, torch.Tensor)
     t = torch.as_tensor(np.asarray(x)) if was_numpy else x
     if not t.is_floating_point():
+        if t.dtype == torch.bool or t.is_complex() or not t.dtype.is_signed and \
+                t.dtype != torch.uint8:
+            raise ValueError(f"input must be real numbers, got dtype {t.dtype}")
         t = t.float()
     if dtype is not None:
         t = t.to(dtype)
@@ -61,10 +65,15 @@ def _pos_float(v: Any) -> tuple[bool, str]:
 
 
 def _bool(v: Any) -> tuple[bool, str]:
-    return isinstance(v, bool), "a bool"
+    return isinstance(v, (bool, np.bool_)), "a bool"
 
 
-class SparseCoding:
+def _working_set(v: Any) -> tuple[bool, str]:
+    ok = v is None or v == "auto" or _nonneg_int(v)[0]
+    return ok, "'auto', None or an int >= 0 (0: FISTA over all atoms)"
+
+
+class SparseCoding(TransformerMixin, BaseEstimator):
     """Sparse codes against a fixed dictionary (cf. ``sklearn.decomposition.SparseCoder``).
 
     Parameters
@@ -88,26 +97,37 @@ class SparseCoding:
 
     _parameter_constraints = {"lam": _nonneg_float, "positive": _bool,
                               "max_iter": _positive_int, "tol": _nonneg_float,
-                              "working_set": lambda v: (v is None or _positive_int(v)[0],
-                                                        "None or an int >= 1")}
+                              "working_set": _working_set, "kkt_tol": _nonneg_float}
 
-    def __init__(self, dictionary: Any, *, lam: float = 0.5, positive: bool = True,
+    def __init__(self, dictionary: Any = None, *, lam: float = 0.5, positive: bool = True,
                  max_iter: int = 500, tol: float = 1e-4,
-                 working_set: int | None = None) -> None:
+                 working_set: int | str | None = "auto", kkt_tol: float = 1e-3) -> None:
         self.dictionary = dictionary
         self.lam = lam
         self.positive = positive
         self.max_iter = max_iter
         self.tol = tol
         self.working_set = working_set
+        self.kkt_tol = kkt_tol
 
     def _phi(self, like: torch.Tensor) -> torch.Tensor:
+        if self.dictionary is None:
+            raise ValueError("SparseCoding: dictionary is None; pass the (K, d) atoms, e.g. "
+                             "SparseCoding(dictionary=learner.components_)")
         phi, _ = _to_tensor(self.dictionary, dtype=like.dtype, device=like.device)
+        if phi.dim() != 2:
+            raise ValueError(f"SparseCoding: dictionary must be 2-D (n_atoms, n_features), "
+                             f"got shape {tuple(phi.shape)}")
         return phi
 
     def fit(self, x: Any = None, y: Any = None) -> SparseCoding:
-        """Validate parameters (the dictionary is given); returns ``self``."""
+        """Validate parameters (the dictionary is given); returns ``self``.
+
+        Sets ``n_features_in_`` and ``components_`` (the dictionary as a tensor)."""
         _validate(self, self._parameter_constraints)
+        phi = self._phi(torch.zeros(0))
+        self.components_ = phi
+        self.n_features_in_ = int(phi.shape[1])
         return self
 
     def transform(self, x: Any, *, init: Any = None) -> Any:
@@ -117,9 +137,10 @@ class SparseCoding:
         phi = self._phi(xt)
         init_t = None if init is None else _to_tensor(init, dtype=xt.dtype,
                                                       device=xt.device)[0]
-        codes = F.sparse_encode(xt, phi, lam=float(self.lam), positive=self.positive,
-                                max_iter=self.max_iter, tol=self.tol, init=init_t,
-                                working_set=self.working_set)
+        codes = F.sparse_encode(xt, phi, lam=float(self.lam), positive=bool(self.positive),
+                                max_iter=int(self.max_iter), tol=float(self.tol),
+                                init=init_t, working_set=self.working_set,
+                                kkt_tol=float(self.kkt_tol))
         return _back(codes, was_numpy)
 
     def fit_transform(self, x: Any, y: Any = None) -> Any:
@@ -130,13 +151,9 @@ class SparseCoding:
         ct, was_numpy = _to_tensor(codes, dtype=None, device=None)
         return _back(F.reconstruct(ct, self._phi(ct)), was_numpy)
 
-    def __repr__(self) -> str:
-        shape = tuple(np.shape(self.dictionary))
-        return (f"SparseCoding(dictionary={shape}, lam={self.lam}, positive={self.positive}, "
-                f"max_iter={self.max_iter}, tol={self.tol})")
 
 
-class DictionaryLearner:
+class DictionaryLearner(TransformerMixin, BaseEstimator):
     """Online dictionary learning with FISTA codes and the Hessian-preconditioned step.
 
     Parameters
@@ -186,16 +203,16 @@ class DictionaryLearner:
         "eps": _pos_float, "history": _positive_int, "bias_correction": _bool,
         "max_iter": _positive_int, "tol": _nonneg_float, "resample_every": _nonneg_int,
         "weighting": lambda v: (v in ("gradient", "sample"), "'gradient' or 'sample'"),
-        "seed": _nonneg_int,
-        "working_set": lambda v: (v is None or _positive_int(v)[0], "None or an int >= 1"),
+        "seed": _nonneg_int, "working_set": _working_set, "kkt_tol": _nonneg_float,
     }
 
-    def __init__(self, n_atoms: int, *, lam: float = 0.5, positive: bool = True,
+    def __init__(self, n_atoms: int = 256, *, lam: float = 0.5, positive: bool = True,
                  n_epochs: int = 1, batch_size: int = 256, lr: float = 0.005,
                  eps: float = 1e-3, history: int = 300, bias_correction: bool = False,
                  max_iter: int = 500, tol: float = 1e-4, resample_every: int = 0,
                  weighting: str = "gradient", seed: int = 0, device: Any = None,
-                 dtype: torch.dtype | None = None, working_set: int | None = None) -> None:
+                 dtype: torch.dtype | None = None, working_set: int | str | None = "auto",
+                 kkt_tol: float = 1e-3) -> None:
         self.n_atoms = n_atoms
         self.lam = lam
         self.positive = positive
@@ -213,6 +230,7 @@ class DictionaryLearner:
         self.device = device
         self.dtype = dtype
         self.working_set = working_set
+        self.kkt_tol = kkt_tol
 
     # -- helpers
     def _kwargs(self) -> dict[str, Any]:
@@ -220,7 +238,8 @@ class DictionaryLearner:
                     history=int(self.history), positive=self.positive,
                     max_iter=int(self.max_iter), tol=float(self.tol),
                     resample_every=int(self.resample_every),
-                    bias_correction=self.bias_correction, working_set=self.working_set)
+                    bias_correction=bool(self.bias_correction),
+                    working_set=self.working_set, kkt_tol=float(self.kkt_tol))
 
     def _input(self, x: Any) -> tuple[torch.Tensor, bool]:
         xt, was_numpy = _to_tensor(x, dtype=self.dtype, device=self.device)
@@ -293,9 +312,9 @@ class DictionaryLearner:
         init_t = None if init is None else _to_tensor(init, dtype=xt.dtype,
                                                       device=xt.device)[0]
         codes = F.sparse_encode(xt, self.components_, lam=float(self.lam),
-                                positive=self.positive, max_iter=int(self.max_iter),
+                                positive=bool(self.positive), max_iter=int(self.max_iter),
                                 tol=float(self.tol), init=init_t,
-                                working_set=self.working_set)
+                                working_set=self.working_set, kkt_tol=float(self.kkt_tol))
         return _back(codes, was_numpy)
 
     def fit_transform(self, x: Any, y: Any = None, **kw: Any) -> Any:
@@ -318,6 +337,3 @@ class DictionaryLearner:
                 "fvu": F.fvu(xt, xh), "l0": F.mean_l0(codes),
                 "dead_fraction": F.dead_fraction(codes)}
 
-    def __repr__(self) -> str:
-        return (f"DictionaryLearner(n_atoms={self.n_atoms}, lam={self.lam}, "
-                f"positive={self.positive}, lr={self.lr}, batch_size={self.batch_size})")
