@@ -16,6 +16,7 @@ from torch import nn
 
 from reprlab.data import ImageDataset
 from reprlab.flows import functional as RF
+from reprlab.flows.inpainting import inpaint
 from reprlab.flows.modules import RGFlow
 from reprlab.train import History, fit
 
@@ -78,13 +79,24 @@ def train_flow(model: nn.Module, data: ImageDataset, *, epochs: int, batch_size:
 @torch.no_grad()
 def evaluate_bpd(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500,
                  seed: int = 0) -> float:
-    """Mean test bits per dimension (one seeded dequantisation draw per image)."""
+    """Mean test bits per dimension (one seeded dequantisation draw per image).
+
+    ``images`` in [0, 1] (checked); the model is scored in eval mode and its training mode is
+    restored afterwards.
+    """
+    RF.check_unit_images(images, "images")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    was_training = model.training
     model.eval()
-    g = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for i in range(0, images.shape[0], batch_size):
-        x = images[i:i + batch_size]
-        total += float(model.bits_per_dim(x, generator=g).sum())
+    try:
+        g = torch.Generator().manual_seed(seed)
+        total = 0.0
+        for i in range(0, images.shape[0], batch_size):
+            x = images[i:i + batch_size]
+            total += float(model.bits_per_dim(x, generator=g).sum())
+    finally:
+        model.train(was_training)
     return total / images.shape[0]
 
 
@@ -141,46 +153,6 @@ def touched_latent_counts(sizes: list[int], *, kernel_size: int = 4, hole: int =
         rows.append({"size": size, "touched": sum(counts) / len(counts), "total": size * size,
                      "per_level": (per / n_positions).tolist()})
     return rows
-
-
-def inpaint(model: nn.Module, images: torch.Tensor, mask: torch.Tensor, *, steps: int = 200,
-            lr: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fill ``mask`` (L, L bool, True = missing) by maximising the model's likelihood.
-
-    The unknown pixels (in logit space) are the only free variables; the known pixels stay
-    fixed. The objective is ``log p(u)`` of the image in ``[0, 1]^D``: the flow's
-    ``log p(y)`` plus the logit map's log-det. For an RG-Flow only the latents whose receptive
-    fields meet the hole move (see :func:`touched_latents`); the second output gives the
-    largest change of every latent position, ``max_b |z_after - z_before|`` (C, L, L).
-    Starts from the mean of the known pixels. Returns the inpainted images in [0, 1].
-    """
-    constraint = getattr(model, "constraint", 0.9)
-    y0, _ = RF.logit_preprocess(images, dequantize=False, constraint=constraint)
-    fill = images[:, :, ~mask].mean()
-    y_fill, _ = RF.logit_preprocess(torch.full_like(images, float(fill)), dequantize=False,
-                                    constraint=constraint)
-    free = y_fill[:, :, mask].clone().requires_grad_(True)
-    opt = torch.optim.Adam([free], lr=lr)
-
-    def assemble() -> torch.Tensor:
-        y = y0.clone()
-        y[:, :, mask] = free
-        return y
-
-    model.eval()
-    for _ in range(steps):
-        y = assemble()
-        loss = -(model.log_prob(y) + RF.logit_log_det(y, constraint=constraint)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        y = assemble()
-        out = RF.logit_postprocess(y, constraint=constraint)
-        change = torch.zeros(images.shape[1:])
-        if isinstance(model, RGFlow):
-            change = (model(y)[0] - model(y0)[0]).abs().amax(0)
-    return out, change
 
 
 @torch.no_grad()
