@@ -30,6 +30,7 @@ __all__ = [
     "touched_latent_counts",
     "inpaint",
     "mix_scales",
+    "scale_following",
     "latent_sparsity",
     "log_fit",
 ]
@@ -166,6 +167,35 @@ def mix_scales(flow: RGFlow, coarse: torch.Tensor, fine: torch.Tensor,
     high = flow.levels >= cutoff
     z = torch.where(high, za, zb)
     return flow.decode(z)
+
+
+@torch.no_grad()
+def scale_following(flow: RGFlow, a: torch.Tensor, b: torch.Tensor,
+                    from_a: torch.Tensor, cutoff: int) -> float:
+    """How much a mix follows A at coarse scales and B at fine ones, in [0, 1] (0.5: none).
+
+    The mix decodes ``flow.encode(a)`` where ``from_a`` (L, L bool) and ``flow.encode(b)``
+    elsewhere. Coarse part of an image: its ``2**cutoff`` average pooling; fine part: the
+    image minus the upsampled coarse part. Score per pair:
+    ``½ [d_c(M, B) / (d_c(M, A) + d_c(M, B)) + d_f(M, A) / (d_f(M, A) + d_f(M, B))]`` with
+    squared distances d; the mean over pairs is returned.
+    """
+    m = flow.decode(torch.where(from_a, flow.encode(a), flow.encode(b)))
+    f = 2 ** cutoff
+
+    def parts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = F.avg_pool2d(x, f)
+        return c, x - F.interpolate(c, scale_factor=f, mode="nearest")
+
+    (mc, mf), (ac, af), (bc, bf) = parts(m), parts(a), parts(b)
+
+    def d(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x - y).pow(2).flatten(1).sum(1)
+
+    eps = 1e-12
+    coarse = d(mc, bc) / (d(mc, ac) + d(mc, bc) + eps)
+    fine = d(mf, af) / (d(mf, af) + d(mf, bf) + eps)
+    return float((0.5 * (coarse + fine)).mean())
 
 
 @torch.no_grad()

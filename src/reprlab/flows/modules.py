@@ -406,7 +406,7 @@ class RGFlowDistribution(Distribution):
         if not torch.isfinite(value).all():
             raise ValueError("value contains NaN or Inf values")
         half = 0.5 / self.flow.constraint
-        lo, hi = float(value.min()), float(value.max())
+        lo, hi = float(value.detach().min()), float(value.detach().max())
         if not (lo > 0.5 - half and hi < 0.5 + half):
             raise ValueError(f"value must lie in the support ({0.5 - half:.4g}, "
                              f"{0.5 + half:.4g}) (images in [0, 1]), found [{lo:.4g}, "

@@ -27,7 +27,7 @@ from reprlab.flows.modules import RGFlow
 from reprlab.registry import register_method
 from reprlab.report import MethodReport
 
-__all__ = ["FlowsConfig", "TINY", "QUICK", "FULL", "CLAIMS", "run", "scale_following"]
+__all__ = ["FlowsConfig", "TINY", "QUICK", "FULL", "CLAIMS", "run"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ class FlowsConfig:
 
 
 QUICK = FlowsConfig()
-TINY = FlowsConfig(dataset="digits", image_size=8, n_layers=(1, 1), hidden=8, n_train=96, n_test=32, epochs=1,
-                   batch_size=32, baseline_transforms=2, n_rf=2, n_inpaint=4,
+TINY = FlowsConfig(dataset="digits", image_size=8, n_layers=(1, 1), hidden=8, n_train=96,
+                   n_test=32, epochs=1, batch_size=32, baseline_transforms=2, n_rf=2, n_inpaint=4,
                    inpaint_steps=3, n_mix=4, bench_sizes=(8, 16, 32), bench_hidden=16,
                    bench_batch=1, bench_steps=2)
 FULL = FlowsConfig(
@@ -156,35 +156,6 @@ def _hole(size: int) -> torch.Tensor:
     return mask
 
 
-@torch.no_grad()
-def scale_following(flow: RGFlow, a: torch.Tensor, b: torch.Tensor,
-                    from_a: torch.Tensor, cutoff: int) -> float:
-    """How much a mix follows A at coarse scales and B at fine ones, in [0, 1] (0.5: none).
-
-    The mix decodes ``flow.encode(a)`` where ``from_a`` (L, L bool) and ``flow.encode(b)``
-    elsewhere. Coarse part of an image: its ``2**cutoff`` average pooling; fine part: the
-    image minus the upsampled coarse part. Score per pair:
-    ``½ [d_c(M, B) / (d_c(M, A) + d_c(M, B)) + d_f(M, A) / (d_f(M, A) + d_f(M, B))]`` with
-    squared distances d; the mean over pairs is returned.
-    """
-    m = flow.decode(torch.where(from_a, flow.encode(a), flow.encode(b)))
-    f = 2 ** cutoff
-
-    def parts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        c = F.avg_pool2d(x, f)
-        return c, x - F.interpolate(c, scale_factor=f, mode="nearest")
-
-    (mc, mf), (ac, af), (bc, bf) = parts(m), parts(a), parts(b)
-
-    def d(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return (x - y).pow(2).flatten(1).sum(1)
-
-    eps = 1e-12
-    coarse = d(mc, bc) / (d(mc, ac) + d(mc, bc) + eps)
-    fine = d(mf, af) / (d(mf, af) + d(mf, bf) + eps)
-    return float((0.5 * (coarse + fine)).mean())
-
-
 def _one_seed(cfg: FlowsConfig, seed: int, ctx) -> dict:
     """Train both flows on one seed's data and measure everything judged per seed."""
     train = _data(cfg, "train", cfg.n_train, seed)
@@ -242,11 +213,11 @@ def _one_seed(cfg: FlowsConfig, seed: int, ctx) -> dict:
     lv, rnd = [], []
     for cut in range(1, rg.n_levels):
         high = rg.levels >= cut
-        lv.append(scale_following(rg, pa, pb, high, cut))
+        lv.append(A.scale_following(rg, pa, pb, high, cut))
         perm = torch.randperm(high.numel(), generator=g)[:int(high.sum())]
         rmask = torch.zeros(high.numel(), dtype=torch.bool)
         rmask[perm] = True
-        rnd.append(scale_following(rg, pa, pb, rmask.view_as(high), cut))
+        rnd.append(A.scale_following(rg, pa, pb, rmask.view_as(high), cut))
     out["mix_level"], out["mix_random"] = lv, rnd
     out["mix_example"] = [A.mix_scales(rg, pa[:6], pb[:6], cut) for cut in
                           range(1, rg.n_levels)] + [pa[:6], pb[:6]]
