@@ -12,6 +12,7 @@ average-pooled), a small RG-Flow; full: 32x32 and the paper's model, checkpointe
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -59,7 +60,7 @@ class FlowsConfig:
     bench_sizes: tuple[int, ...] = (16, 32, 64, 128)
     bench_hidden: int = 512
     bench_batch: int = 4
-    bench_steps: int = 5
+    bench_steps: int = 3
 
 
 QUICK = FlowsConfig()
@@ -158,6 +159,15 @@ def _hole(size: int) -> torch.Tensor:
 
 def _one_seed(cfg: FlowsConfig, seed: int, ctx) -> dict:
     """Train both flows on one seed's data and measure everything judged per seed."""
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name] = round(now - clock, 2)
+        clock = now
+
     train = _data(cfg, "train", cfg.n_train, seed)
     test = _data(cfg, "test", cfg.n_test, seed + 1000).images
     models: dict[str, torch.nn.Module] = {}
@@ -177,6 +187,7 @@ def _one_seed(cfg: FlowsConfig, seed: int, ctx) -> dict:
         out["curves"][tag] = list(hist["bpd"])
         out[f"bpd_{tag}"] = A.evaluate_bpd(model, test, seed=seed)
         out[f"params_{tag}"] = count_parameters(model)
+        lap(f"train+bpd {tag}")
     rg = models["rg"]
     # receptive fields per level (effective width: |J| >= 1% of its max)
     with torch.no_grad():
@@ -187,6 +198,7 @@ def _one_seed(cfg: FlowsConfig, seed: int, ctx) -> dict:
         s_, e_ = A.receptive_field_sizes(field)
         eff.append(float(e_.mean()))
         sup.append(float(s_.mean()))
+    lap("receptive fields")
     growth = [b / a for a, b in zip(eff[:-1], eff[1:], strict=True)]
     out["rf_effective"], out["rf_support"] = eff, sup
     out["rf_growth"] = math.exp(sum(map(math.log, growth)) / len(growth))
@@ -206,6 +218,7 @@ def _one_seed(cfg: FlowsConfig, seed: int, ctx) -> dict:
     mean_img = train.images.mean(0, keepdim=True)
     mse["mean"] = float(((mean_img.expand_as(imgs) - imgs)[:, :, mask] ** 2).mean())
     out["mse"] = mse
+    lap("inpainting")
     # scale disentanglement: level mixes vs random partitions of the same size
     n = cfg.n_mix
     pa, pb = test[n:2 * n], test[2 * n:3 * n]
@@ -222,6 +235,8 @@ def _one_seed(cfg: FlowsConfig, seed: int, ctx) -> dict:
     out["mix_example"] = [A.mix_scales(rg, pa[:6], pb[:6], cut) for cut in
                           range(1, rg.n_levels)] + [pa[:6], pb[:6]]
     out["state"] = {k: v.detach().clone() for k, v in rg.state_dict().items()}
+    lap("mixing")
+    out["seconds"] = seconds
     return out
 
 
