@@ -69,7 +69,8 @@ def train_flow(model: nn.Module, data: ImageDataset, *, epochs: int, batch_size:
     ``checkpoint_dir`` every epoch and resumes from it with ``resume=True``.
     """
     def make_opt(params):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        # foreach: one fused update over the many small patch-MLP tensors (~14% of a CPU step)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
     return fit(model, data, epochs=epochs, optimizer=make_opt, step_fn=flow_step,
                batch_size=batch_size, max_grad_norm=clip_grad or None,
