@@ -249,3 +249,94 @@ def test_bad_shapes_raise_clear_errors():
         translate_digits(torch.rand(3, 4), 2)
     with pytest.raises(ValueError, match="images must be"):
         fit_lie(model, torch.rand(4, 15), epochs=1)
+
+
+# ----------------------------------------------------------------------------- gradients
+def _moments_case(seed=0, b=5, d=16, blocks=3, k=2):
+    g = torch.Generator().manual_seed(seed)
+    w, _ = torch.linalg.qr(torch.randn(d, 2 * blocks, generator=g, dtype=torch.float64))
+    psi = torch.randn(d, k, generator=g, dtype=torch.float64)
+    alpha = torch.rand(b, k, generator=g, dtype=torch.float64)
+    images = torch.randn(b, d, generator=g, dtype=torch.float64)
+    r = 0.3 + 0.6 * torch.rand(b, blocks, generator=g, dtype=torch.float64)  # |R̄| < 1
+    phi = 2 * math.pi * torch.rand(b, blocks, generator=g, dtype=torch.float64)
+    return images, alpha, r * torch.cos(phi), r * torch.sin(phi), w, psi
+
+
+def _official_grads(y, alpha, c, s, w, psi, sigma):
+    """grad_psi / grad_w exactly as written in hchau630/LSC lsc.py (re-derived here)."""
+    def mul_q(x, transpose=False):  # R̄ x per block (R̄ᵀ x with transpose)
+        xs = torch.zeros_like(x)
+        xs[:, ::2], xs[:, 1::2] = -x[:, 1::2], x[:, ::2]
+        if transpose:
+            xs = -xs
+        cc = c.repeat_interleave(2, 1)
+        ss = s.repeat_interleave(2, 1)
+        return cc * x + ss * xs
+    b = y.shape[0]
+    x = alpha @ psi.T
+    u = x @ w
+    res = y - mul_q(u) @ w.T
+    tres = mul_q(res @ w, transpose=True) @ w.T
+    g_psi = tres.T @ alpha / (sigma**2 * b)
+    g_w = (x.T @ mul_q(res @ w, transpose=True) + res.T @ mul_q(x @ w)) / (sigma**2 * b)
+    return g_psi, g_w
+
+
+def test_official_gradient_is_the_official_grad_psi_and_grad_w():
+    y, alpha, c, s, w, psi = _moments_case()
+    w = w.clone().requires_grad_(True)
+    psi = psi.clone().requires_grad_(True)
+    ell = F.mean_field_log_likelihood(y, alpha, c, s, weight=w, templates=psi, sigma=0.1)
+    g_psi, g_w = torch.autograd.grad(ell, [psi, w])
+    want_psi, want_w = _official_grads(y, alpha, c, s, w.detach(), psi.detach(), 0.1)
+    assert torch.allclose(g_psi, want_psi, rtol=1e-10, atol=1e-10)
+    assert torch.allclose(g_w, want_w, rtol=1e-10, atol=1e-10)
+
+
+def test_exact_and_official_objectives_differ_by_the_jensen_gap():
+    y, alpha, c, s, w, psi = _moments_case(1)
+    mf = F.mean_field_log_likelihood(y, alpha, c, s, weight=w, templates=psi, sigma=0.1)
+    ex = F.expected_log_likelihood(y, alpha, c, s, weight=w, templates=psi, sigma=0.1)
+    u = (alpha @ psi.T) @ w
+    r2 = (c**2 + s**2).repeat_interleave(2, 1)  # R̄ᵀR̄ = |R̄|² I per block
+    gap = (0.5 * (u * u * (1 - r2)).sum(1) / 0.01).mean()
+    const = (0.5 * (y * y).sum(1) / 0.01).mean()  # exact drops ½‖I‖²/σ²
+    assert torch.allclose(mf + const - ex, gap, rtol=1e-9)
+    assert float(gap) > 0
+    # point-mass posterior (|R̄| = 1): the two agree up to that constant, gradients too
+    n = c / torch.sqrt(c**2 + s**2)
+    m = s / torch.sqrt(c**2 + s**2)
+    psi_g = psi.clone().requires_grad_(True)
+    g1, = torch.autograd.grad(F.mean_field_log_likelihood(
+        y, alpha, n, m, weight=w, templates=psi_g, sigma=0.1), psi_g)
+    g2, = torch.autograd.grad(F.expected_log_likelihood(
+        y, alpha, n, m, weight=w, templates=psi_g, sigma=0.1), psi_g)
+    assert torch.allclose(g1, g2, atol=1e-8)
+
+
+def test_fit_gradient_option_and_bad_arguments():
+    x = _synthetic(n=40)[0]
+    for grad in ("official", "exact"):
+        model = LieSparseCoding(16, 2, 3, 1, sigma=0.1, lam=1.0, grid_size=8, em_steps=1)
+        model.reset_parameters(torch.Generator().manual_seed(0))
+        hist = fit_lie(model, x, epochs=1, batch_size=20, max_iter=10, gradient=grad)
+        assert len(hist.fvu) == 2
+    model = LieSparseCoding(16, 2, 3, 1, grid_size=8)
+    with pytest.raises(ValueError, match="gradient"):
+        fit_lie(model, x, gradient="mean")
+    with pytest.raises(ValueError, match="lr_templates"):
+        fit_lie(model, x, lr_templates=float("nan"))
+    with pytest.raises(ValueError, match="epochs"):
+        fit_lie(model, x, epochs=-1)
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    from reprlab.checkpoint import SettingsMismatch
+
+    x = _synthetic(n=40)[0]
+    model = LieSparseCoding(16, 2, 3, 1, sigma=0.1, lam=1.0, grid_size=8, em_steps=1)
+    fit_lie(model, x, epochs=1, batch_size=20, max_iter=10, checkpoint_dir=tmp_path)
+    with pytest.raises(SettingsMismatch, match="lr_templates"):
+        fit_lie(model, x, epochs=2, batch_size=20, max_iter=10, checkpoint_dir=tmp_path,
+                resume=True, lr_templates=0.01)

@@ -16,6 +16,7 @@ from torch import nn
 
 from reprlab.data import ImageDataset
 from reprlab.flows import functional as RF
+from reprlab.flows.inpainting import inpaint
 from reprlab.flows.modules import RGFlow
 from reprlab.train import History, fit
 
@@ -29,6 +30,7 @@ __all__ = [
     "touched_latent_counts",
     "inpaint",
     "mix_scales",
+    "scale_following",
     "latent_sparsity",
     "log_fit",
 ]
@@ -67,7 +69,8 @@ def train_flow(model: nn.Module, data: ImageDataset, *, epochs: int, batch_size:
     ``checkpoint_dir`` every epoch and resumes from it with ``resume=True``.
     """
     def make_opt(params):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        # foreach: one fused update over the many small patch-MLP tensors (~14% of a CPU step)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
     return fit(model, data, epochs=epochs, optimizer=make_opt, step_fn=flow_step,
                batch_size=batch_size, max_grad_norm=clip_grad or None,
@@ -78,13 +81,24 @@ def train_flow(model: nn.Module, data: ImageDataset, *, epochs: int, batch_size:
 @torch.no_grad()
 def evaluate_bpd(model: nn.Module, images: torch.Tensor, *, batch_size: int = 500,
                  seed: int = 0) -> float:
-    """Mean test bits per dimension (one seeded dequantisation draw per image)."""
+    """Mean test bits per dimension (one seeded dequantisation draw per image).
+
+    ``images`` in [0, 1] (checked); the model is scored in eval mode and its training mode is
+    restored afterwards.
+    """
+    RF.check_unit_images(images, "images")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    was_training = model.training
     model.eval()
-    g = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for i in range(0, images.shape[0], batch_size):
-        x = images[i:i + batch_size]
-        total += float(model.bits_per_dim(x, generator=g).sum())
+    try:
+        g = torch.Generator().manual_seed(seed)
+        total = 0.0
+        for i in range(0, images.shape[0], batch_size):
+            x = images[i:i + batch_size]
+            total += float(model.bits_per_dim(x, generator=g).sum())
+    finally:
+        model.train(was_training)
     return total / images.shape[0]
 
 
@@ -143,46 +157,6 @@ def touched_latent_counts(sizes: list[int], *, kernel_size: int = 4, hole: int =
     return rows
 
 
-def inpaint(model: nn.Module, images: torch.Tensor, mask: torch.Tensor, *, steps: int = 200,
-            lr: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fill ``mask`` (L, L bool, True = missing) by maximising the model's likelihood.
-
-    The unknown pixels (in logit space) are the only free variables; the known pixels stay
-    fixed. The objective is ``log p(u)`` of the image in ``[0, 1]^D``: the flow's
-    ``log p(y)`` plus the logit map's log-det. For an RG-Flow only the latents whose receptive
-    fields meet the hole move (see :func:`touched_latents`); the second output gives the
-    largest change of every latent position, ``max_b |z_after - z_before|`` (C, L, L).
-    Starts from the mean of the known pixels. Returns the inpainted images in [0, 1].
-    """
-    constraint = getattr(model, "constraint", 0.9)
-    y0, _ = RF.logit_preprocess(images, dequantize=False, constraint=constraint)
-    fill = images[:, :, ~mask].mean()
-    y_fill, _ = RF.logit_preprocess(torch.full_like(images, float(fill)), dequantize=False,
-                                    constraint=constraint)
-    free = y_fill[:, :, mask].clone().requires_grad_(True)
-    opt = torch.optim.Adam([free], lr=lr)
-
-    def assemble() -> torch.Tensor:
-        y = y0.clone()
-        y[:, :, mask] = free
-        return y
-
-    model.eval()
-    for _ in range(steps):
-        y = assemble()
-        loss = -(model.log_prob(y) + RF.logit_log_det(y, constraint=constraint)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        y = assemble()
-        out = RF.logit_postprocess(y, constraint=constraint)
-        change = torch.zeros(images.shape[1:])
-        if isinstance(model, RGFlow):
-            change = (model(y)[0] - model(y0)[0]).abs().amax(0)
-    return out, change
-
-
 @torch.no_grad()
 def mix_scales(flow: RGFlow, coarse: torch.Tensor, fine: torch.Tensor,
                cutoff: int) -> torch.Tensor:
@@ -194,6 +168,35 @@ def mix_scales(flow: RGFlow, coarse: torch.Tensor, fine: torch.Tensor,
     high = flow.levels >= cutoff
     z = torch.where(high, za, zb)
     return flow.decode(z)
+
+
+@torch.no_grad()
+def scale_following(flow: RGFlow, a: torch.Tensor, b: torch.Tensor,
+                    from_a: torch.Tensor, cutoff: int) -> float:
+    """How much a mix follows A at coarse scales and B at fine ones, in [0, 1] (0.5: none).
+
+    The mix decodes ``flow.encode(a)`` where ``from_a`` (L, L bool) and ``flow.encode(b)``
+    elsewhere. Coarse part of an image: its ``2**cutoff`` average pooling; fine part: the
+    image minus the upsampled coarse part. Score per pair:
+    ``½ [d_c(M, B) / (d_c(M, A) + d_c(M, B)) + d_f(M, A) / (d_f(M, A) + d_f(M, B))]`` with
+    squared distances d; the mean over pairs is returned.
+    """
+    m = flow.decode(torch.where(from_a, flow.encode(a), flow.encode(b)))
+    f = 2 ** cutoff
+
+    def parts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = F.avg_pool2d(x, f)
+        return c, x - F.interpolate(c, scale_factor=f, mode="nearest")
+
+    (mc, mf), (ac, af), (bc, bf) = parts(m), parts(a), parts(b)
+
+    def d(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x - y).pow(2).flatten(1).sum(1)
+
+    eps = 1e-12
+    coarse = d(mc, bc) / (d(mc, ac) + d(mc, bc) + eps)
+    fine = d(mf, af) / (d(mf, af) + d(mf, bf) + eps)
+    return float((0.5 * (coarse + fine)).mean())
 
 
 @torch.no_grad()

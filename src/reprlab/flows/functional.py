@@ -31,6 +31,9 @@ import torch.nn.functional as F
 
 __all__ = [
     "check_image_size",
+    "check_unit_images",
+    "next_power_of_two",
+    "pad_to_size",
     "num_levels",
     "block_indices",
     "rg_layout",
@@ -67,10 +70,62 @@ def check_image_size(size: int, kernel_size: int) -> tuple[bool, str]:
     if not pow2(kernel_size) or kernel_size < 2:
         return False, f"kernel_size must be a power of two >= 2, got {kernel_size!r}"
     if not pow2(size):
-        return False, (f"image side must be a power of two (pad MNIST 28 -> 32), got {size!r}")
+        return False, (f"image side must be a power of two, got {size!r}; pad with "
+                       "reprlab.flows.functional.pad_to_size (zeros, centred; 28 -> 32)")
     if size < kernel_size:
         return False, f"image side {size} is smaller than kernel_size {kernel_size}"
     return True, ""
+
+
+def check_unit_images(x: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Raise unless ``x`` is a floating tensor of finite values in [0, 1]; return it.
+
+    RG-Flow's preprocessing (``u = (255 x + noise) / 256``, then a logit) assumes 8-bit
+    images scaled to [0, 1]: 0..255 or [−1, 1] data would give NaN or silently wrong bits/dim.
+    The error names the range found and the fix.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got "
+                        f"{getattr(x, 'dtype', type(x))}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or Inf values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        hint = (" (looks like 0..255: divide by 255)" if hi > 1.5 else
+                " (looks like [-1, 1]: map with (x + 1) / 2)" if lo < -0.5 else "")
+        raise ValueError(f"{name} must lie in [0, 1], found values in [{lo:.4g}, {hi:.4g}]"
+                         f"{hint}")
+    return x
+
+
+def next_power_of_two(n: int) -> int:
+    """The smallest power of two ``>= n`` (``n >= 1``)."""
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    return 1 << (n - 1).bit_length()
+
+
+def pad_to_size(x: torch.Tensor, size: int | None = None, *,
+                kernel_size: int = 4) -> torch.Tensor:
+    """Zero-pad (B, C, H, W) images to ``size x size`` — the rule for sizes RG-Flow cannot cut.
+
+    ``size`` defaults to the next power of two ``>= max(H, W, kernel_size)``. Padding is
+    centred, with the odd pixel at the bottom/right (``top = (size − H) // 2``), with
+    zeros — the background of MNIST-like data, as the official ``Pad(2)`` of 28 → 32. Bits
+    per dimension of a padded image count the padded pixels too.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if size is None:
+        size = next_power_of_two(max(h, w, kernel_size))
+    _require_size(size, kernel_size)
+    if h > size or w > size:
+        raise ValueError(f"images of {h}x{w} are larger than size={size}; resize instead")
+    top, left = (size - h) // 2, (size - w) // 2
+    return F.pad(x, (left, size - w - left, top, size - h - top))
 
 
 def _require_size(size: int, kernel_size: int) -> None:
@@ -246,6 +301,7 @@ def logit_preprocess(x: torch.Tensor, *, dequantize: bool = True, constraint: fl
     """
     if not (0.0 < constraint < 1.0):
         raise ValueError(f"constraint must be in (0, 1), got {constraint}")
+    check_unit_images(x, "images")
     if dequantize:
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     else:

@@ -1,15 +1,24 @@
 """Learning W and Ψ by EM over mini-batches (the official LSC training loop, rewritten).
 
 Per batch: E-step :meth:`LieSparseCoding.infer` (posterior over s on the grid, α marginal
-MAP); M-step on the expected complete-data log-likelihood
-(:func:`~reprlab.lie.functional.expected_log_likelihood`):
+MAP); M-step on ℓ, chosen by ``gradient=``:
+
+* ``"official"`` (default): the official code's mean-field objective
+  ``−½‖I − W R̄ Wᵀ Ψα‖²/σ²`` (:func:`~reprlab.lie.functional.mean_field_log_likelihood`),
+  whose gradients are its ``grad_psi`` / ``grad_w``;
+* ``"exact"``: the exact expected complete-data log-likelihood ``E_q[log p(I | s, α)]``
+  (:func:`~reprlab.lie.functional.expected_log_likelihood`), the EM M-step.
+
+Updates:
 
 * Ψ ← normalise_columns(Ψ + η_Ψ ∂ℓ/∂Ψ) — official ``psi_update`` (η_Ψ = 0.05);
 * W ← Riemannian Adam step on the Stiefel manifold (geoopt, η_W = 0.3, as official);
 * both learning rates ramp linearly from 0 over ``warmup_epochs`` (official: 3).
 
-ω stays fixed. Checkpoints (model, optimiser, epoch, history) are written to
-``checkpoint_dir/lie.pt`` after every epoch; ``resume=True`` continues from there.
+ω stays fixed. Checkpoints (model, optimiser, epoch, history) are written atomically to
+``checkpoint_dir/lie.pt`` after every epoch (:mod:`reprlab.checkpoint`, keyed on every
+setting but ``epochs`` and on the data); ``resume=True`` continues from there and refuses a
+checkpoint written with other settings.
 """
 
 from __future__ import annotations
@@ -21,11 +30,13 @@ from pathlib import Path
 import geoopt
 import torch
 
+from reprlab.checkpoint import check_writable_dir, load_checkpoint, save_checkpoint
 from reprlab.lie import functional as F
 from reprlab.lie.modules import LieSparseCoding
 from reprlab.utils import progress_bar
 
 __all__ = ["LieHistory", "fit_lie", "reflection_sweep"]
+_CKPT_VERSION = 2
 
 
 @dataclass
@@ -114,7 +125,7 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
             checkpoint_dir: str | Path | None = None, resume: bool = False,
             progress: bool = False, max_steps_per_epoch: int | None = None,
             learn_frequencies: bool | str = False, max_frequency: int | None = None,
-            reflect_every: int = 0, probe_size: int = 100,
+            reflect_every: int = 0, probe_size: int = 100, gradient: str = "official",
             callback=None) -> LieHistory:
     """Learn Ψ and W of ``model`` on ``images`` (N, D) or (N, 1, H, W).
 
@@ -140,28 +151,58 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
     reflect_every, probe_size : int
         Every ``reflect_every`` epochs (0: never; not after the last epoch) run
         :func:`reflection_sweep` on the first ``probe_size`` images (our addition).
+    gradient : {"official", "exact"}
+        M-step objective: the official mean-field ``grad_psi`` / ``grad_w`` (R̄ = E_q[R(s)]
+        inside the squared residual) or the exact expected log-likelihood gradients (they
+        differ where the posterior over s is spread, |R̄| < 1).
     callback : callable(step, model, history), optional
 
     Returns
     -------
     LieHistory
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
-    if lr_templates < 0 or lr_weight < 0:
+    if not (isinstance(epochs, int) and epochs >= 0):
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if not lr_templates >= 0 or not lr_weight >= 0:
         raise ValueError(f"learning rates must be >= 0, got lr_templates={lr_templates}, "
                          f"lr_weight={lr_weight}")
+    if not warmup_epochs >= 0:
+        raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
+    if gradient not in ("official", "exact"):
+        raise ValueError(f"gradient must be 'official' (the official mean-field grad_psi/"
+                         f"grad_w) or 'exact' (expected log-likelihood), got {gradient!r}")
+    objective = (F.mean_field_log_likelihood if gradient == "official"
+                 else F.expected_log_likelihood)
     x_all = _flat(images, model.n_features).to(model.weight.dtype)
     if not torch.isfinite(x_all).all():
         raise ValueError("images contain NaN/Inf values")
     optimizer = geoopt.optim.RiemannianAdam([model.weight], lr=lr_weight)
     history = LieHistory()
-    ckpt = Path(checkpoint_dir) / "lie.pt" if checkpoint_dir is not None else None
-    if resume and ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = state["history"]
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = check_writable_dir(checkpoint_dir, "checkpoint_dir") / "lie.pt"
+    # what a checkpoint is keyed on: every setting but `epochs` (resuming to more epochs is
+    # the point), the model's shape and the data's identity
+    settings = {"fit": {"batch_size": batch_size, "lr_templates": lr_templates,
+                        "lr_weight": lr_weight, "warmup_epochs": warmup_epochs,
+                        "grid_size": grid_size, "em_steps": em_steps, "max_iter": max_iter,
+                        "seed": seed, "max_steps_per_epoch": max_steps_per_epoch,
+                        "learn_frequencies": learn_frequencies,
+                        "max_frequency": max_frequency, "reflect_every": reflect_every,
+                        "probe_size": probe_size, "gradient": gradient},
+                "model": model.extra_repr(),
+                "data": {"shape": list(x_all.shape),
+                         "sum": round(float(x_all.double().sum()), 6),
+                         "sq": round(float(x_all.double().pow(2).sum()), 6)}}
+    if resume and ckpt is not None:
+        state = load_checkpoint(ckpt, settings=settings, version=_CKPT_VERSION,
+                                on_mismatch="refuse", fresh_hint="resume=False")
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history = state["history"]
     candidates = None
     if learn_frequencies not in (False, True, "sign", "all"):
         raise ValueError(f"learn_frequencies must be False, True, 'sign' or 'all', got "
@@ -192,7 +233,7 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
                 var = ((batch - batch.mean(0)) ** 2).sum().clamp_min(1e-12)
             # M-step
             model.zero_grad(set_to_none=True)
-            ell = F.expected_log_likelihood(batch, result.alpha, result.cos_moment,
+            ell = objective(batch, result.alpha, result.cos_moment,
                                             result.sin_moment, weight=model.weight,
                                             templates=model.templates, sigma=model.sigma)
             (-ell).backward()
@@ -232,9 +273,7 @@ def fit_lie(model: LieSparseCoding, images: torch.Tensor, *, epochs: int = 10,
                                        max_iter=max_iter)
             history.reflections.append((epoch + 1, flipped))
         if ckpt is not None:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "history": history}, tmp)
-            tmp.replace(ckpt)
+            save_checkpoint(ckpt, {"model": model.state_dict(),
+                                   "optimizer": optimizer.state_dict(), "history": history},
+                            settings=settings, version=_CKPT_VERSION)
     return history

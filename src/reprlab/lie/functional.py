@@ -22,9 +22,21 @@ point is one matrix product of ``cos ω·s`` / ``sin ω·s`` with per-image coef
    ``log Σ_s exp(−E(s, α))`` started from α at the MAP point — q(s) ∝ exp(−E(s, α)), then
    ``α ← argmin E_q[E(s, α)]``, which is again a lasso on ``z̄ = E_q[z(s)]``.
 
-Learning (M-step, as the official ``grad_psi`` / ``grad_w``): gradient ascent of the
-expected complete-data log-likelihood ``E_q[log p(I | s, α)]`` in Ψ (then unit columns) and
-a Riemannian Adam step on the Stiefel manifold for W; ω stays fixed (integers, as there).
+Learning (M-step): gradient ascent in Ψ (then unit columns) and a Riemannian Adam step on
+the Stiefel manifold for W; ω stays fixed (integers, as in the official code). Two
+objectives, both linear-algebra on R̄ = E_q[R(s)] (blocks [[c̄, −s̄], [s̄, c̄]]):
+
+* :func:`mean_field_log_likelihood` — ``−½‖I − W R̄ Wᵀ Ψα‖²/σ²``, the residual of the
+  *mean* transformation. Its gradients are exactly the official ``grad_psi`` /
+  ``grad_w`` (``lsc.py``: ``res = y − W mul_q(q, u)``, ``tres = W R̄ᵀ Wᵀ res``,
+  ``grad_psi = tres αᵀ/(σ²B)``, ``grad_w = (x (R̄ᵀWᵀres)ᵀ + res (R̄Wᵀx)ᵀ)/(σ²B)``).
+* :func:`expected_log_likelihood` — ``E_q[−½‖I − W R(s) Wᵀ Ψα‖²]/σ²``, the exact expected
+  complete-data log-likelihood of EM. It differs from the mean-field one by
+  ``½ uᵀ(I − R̄ᵀR̄)u/σ²`` (u = WᵀΨα), which vanishes only for a posterior concentrated on
+  one point (|R̄| = 1); for a spread posterior the two gradients differ.
+
+:func:`reprlab.lie.fit_lie` picks one with ``gradient="official"`` (default) or
+``"exact"``.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ __all__ = [
     "posterior_moments",
     "infer",
     "expected_log_likelihood",
+    "mean_field_log_likelihood",
     "frequency_scores",
     "candidate_frequencies",
     "orientation_scores",
@@ -395,27 +408,73 @@ def infer(images: torch.Tensor, *, weight: torch.Tensor, omega: torch.Tensor,
 
 
 # ----------------------------------------------------------------------------- learning
+def _rotate_mean(u: torch.Tensor, cos_moment: torch.Tensor,
+                 sin_moment: torch.Tensor) -> torch.Tensor:
+    """R̄ u per block: (c̄ u₁ − s̄ u₂, s̄ u₁ + c̄ u₂), shapes u (B, 2L), moments (B, L)."""
+    u1, u2 = u[:, 0::2], u[:, 1::2]
+    return torch.stack([cos_moment * u1 - sin_moment * u2,
+                        sin_moment * u1 + cos_moment * u2], dim=-1).flatten(1)
+
+
+def _check_learning(images: torch.Tensor, alpha: torch.Tensor, cos_moment: torch.Tensor,
+                    sin_moment: torch.Tensor, weight: torch.Tensor,
+                    templates: torch.Tensor) -> None:
+    b = images.shape[0]
+    if images.dim() != 2 or images.shape[1] != weight.shape[0]:
+        raise ValueError(f"images must be (B, D) with D = {weight.shape[0]}, got "
+                         f"{tuple(images.shape)}")
+    if templates.dim() != 2 or templates.shape[0] != weight.shape[0]:
+        raise ValueError(f"templates must be (D, K) with D = {weight.shape[0]}, got "
+                         f"{tuple(templates.shape)}")
+    if alpha.shape != (b, templates.shape[1]):
+        raise ValueError(f"alpha must be (B, K) = ({b}, {templates.shape[1]}), got "
+                         f"{tuple(alpha.shape)}")
+    want = (b, weight.shape[1] // 2)
+    if cos_moment.shape != want or sin_moment.shape != want:
+        raise ValueError(f"cos_moment and sin_moment must be (B, L) = {want}, got "
+                         f"{tuple(cos_moment.shape)} and {tuple(sin_moment.shape)}")
+
+
 def expected_log_likelihood(images: torch.Tensor, alpha: torch.Tensor,
                             cos_moment: torch.Tensor, sin_moment: torch.Tensor, *,
                             weight: torch.Tensor, templates: torch.Tensor,
                             sigma: float) -> torch.Tensor:
-    """Mean over the batch of E_q[log p(I | s, α)] up to a constant (differentiable in W, Ψ).
+    """Mean over the batch of the exact E_q[log p(I | s, α)] up to a constant.
 
     ``−½‖I − W R(s) Wᵀ x‖²`` with x = Ψα equals ``IᵀW R(s) Wᵀx − ½‖Wᵀx‖² − ½‖I‖²``
-    (W has orthonormal columns), and it is linear in R(s), so the expectation only needs
-    R̄ = E_q[R(s)], whose blocks are [[c̄, −s̄], [s̄, c̄]]. Its gradients are the official
-    ``grad_psi`` / ``grad_w`` (Euclidean, divided by σ² and the batch size).
+    (W has orthonormal columns and R(s) is a rotation), which is linear in R(s), so the
+    expectation only needs R̄ = E_q[R(s)]. These are the *exact* EM gradients, not the
+    official code's (see :func:`mean_field_log_likelihood` for those): the quadratic term
+    here is ``½‖u‖²``, there ``½‖R̄u‖²``.
+
+    Shapes: images (B, D), alpha (B, K), moments (B, L), weight (D, 2L), templates (D, K).
+    Differentiable in ``weight`` and ``templates``.
+    """
+    _check_learning(images, alpha, cos_moment, sin_moment, weight, templates)
+    u = (alpha @ templates.T) @ weight  # (B, 2L)
+    v = images @ weight
+    cross = (v * _rotate_mean(u, cos_moment, sin_moment)).sum(1)
+    return ((cross - 0.5 * (u * u).sum(1)) / sigma**2).mean()
+
+
+def mean_field_log_likelihood(images: torch.Tensor, alpha: torch.Tensor,
+                              cos_moment: torch.Tensor, sin_moment: torch.Tensor, *,
+                              weight: torch.Tensor, templates: torch.Tensor,
+                              sigma: float) -> torch.Tensor:
+    """Mean over the batch of ``−½‖I − W R̄ Wᵀ Ψα‖²/σ²`` — the official objective.
+
+    R̄ = E_q[R(s)] replaces R(s) inside the square (a mean-field residual). Its autograd
+    gradients in Ψ and W are the official ``grad_psi`` and ``grad_w`` of ``hchau630/LSC``
+    (``lsc.py``; they divide by σ² and the batch size, as this mean does). By Jensen it
+    exceeds :func:`expected_log_likelihood` by ``½ uᵀ(I − R̄ᵀR̄)u/σ²`` ≥ 0 (u = WᵀΨα); the
+    two agree when the posterior over s is a point mass.
 
     Shapes: images (B, D), alpha (B, K), moments (B, L), weight (D, 2L), templates (D, K).
     """
-    x = alpha @ templates.T  # (B, D)
-    u = x @ weight  # (B, 2L)
-    v = images @ weight
-    u1, u2 = u[:, 0::2], u[:, 1::2]
-    ru1 = cos_moment * u1 - sin_moment * u2
-    ru2 = sin_moment * u1 + cos_moment * u2
-    cross = (v[:, 0::2] * ru1 + v[:, 1::2] * ru2).sum(1)
-    return ((cross - 0.5 * (u * u).sum(1)) / sigma**2).mean()
+    _check_learning(images, alpha, cos_moment, sin_moment, weight, templates)
+    x = alpha @ templates.T
+    res = images - _rotate_mean(x @ weight, cos_moment, sin_moment) @ weight.T
+    return (-0.5 * (res * res).sum(1) / sigma**2).mean()
 
 
 def frequency_scores(images: torch.Tensor, alpha: torch.Tensor, posterior: torch.Tensor,
