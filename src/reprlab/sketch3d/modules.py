@@ -278,6 +278,7 @@ class SketchPSGN(nn.Module):
 
     def __init__(self, image_size: int = 64, n_points: int = 1024, width: int = 16,
                  hidden: int = 2048, *, transform: bool = True,
+                 norm_layer: type[nn.Module] | None = nn.BatchNorm2d,
                  device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
@@ -292,8 +293,19 @@ class SketchPSGN(nn.Module):
         ch = [min(width * 2 ** i, 32 * width) for i in range(levels + 1)]
         self.channels = ch
 
-        def conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
-            return nn.Conv2d(cin, cout, 3, stride, 1)
+        self.norm = norm_layer.__name__ if norm_layer is not None else None
+
+        def conv(cin: int, cout: int, stride: int = 1) -> nn.Module:
+            if norm_layer is None:
+                return nn.Conv2d(cin, cout, 3, stride, 1)
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                                 norm_layer(cout))
+
+        def up(cin: int, cout: int) -> nn.Module:
+            if norm_layer is None:
+                return nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+            return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False),
+                                 norm_layer(cout))
 
         self.stem = nn.Sequential(conv(1, ch[0]), nn.ReLU(), conv(ch[0], ch[0]), nn.ReLU())
         self.enc1 = nn.ModuleList(nn.Sequential(conv(ch[i - 1], ch[i], 2), nn.ReLU(),
@@ -301,8 +313,7 @@ class SketchPSGN(nn.Module):
                                   for i in range(1, levels))
         self.bottle1 = nn.Sequential(conv(ch[levels - 1], ch[levels], 2), nn.ReLU())
         # decoder 1: levels-1 .. 1; encoder 2: 2 .. levels-1; decoder 2: levels-1 .. out_level
-        self.dec1_up = nn.ModuleList(nn.ConvTranspose2d(ch[i + 1], ch[i], 4, 2, 1)
-                                     for i in range(levels - 1, 0, -1))
+        self.dec1_up = nn.ModuleList(up(ch[i + 1], ch[i]) for i in range(levels - 1, 0, -1))
         self.dec1_lat = nn.ModuleList(conv(ch[i], ch[i]) for i in range(levels - 1, 0, -1))
         self.dec1_conv = nn.ModuleList(conv(ch[i], ch[i]) for i in range(levels - 1, 0, -1))
         self.enc2_down = nn.ModuleList(conv(ch[i - 1], ch[i], 2) for i in range(2, levels))
@@ -310,10 +321,10 @@ class SketchPSGN(nn.Module):
         self.enc2_conv = nn.ModuleList(conv(ch[i], ch[i]) for i in range(2, levels))
         self.bottle2 = nn.Sequential(conv(ch[levels - 1], ch[levels], 2), nn.ReLU())
         dec2 = range(levels - 1, self.out_level - 1, -1)
-        self.dec2_up = nn.ModuleList(nn.ConvTranspose2d(ch[i + 1], ch[i], 4, 2, 1) for i in dec2)
+        self.dec2_up = nn.ModuleList(up(ch[i + 1], ch[i]) for i in dec2)
         self.dec2_lat = nn.ModuleList(conv(ch[i], ch[i]) for i in dec2)
         self.dec2_conv = nn.ModuleList(conv(ch[i], ch[i]) for i in dec2)
-        self.head = conv(ch[self.out_level], 3 * self.per_cell)
+        self.head = nn.Conv2d(ch[self.out_level], 3 * self.per_cell, 3, 1, 1)
         flat = ch[levels] * 4
         self.fc1 = nn.Linear(flat, hidden)
         self.fc2a = nn.Linear(hidden, hidden)
@@ -322,7 +333,8 @@ class SketchPSGN(nn.Module):
         self.fc4 = nn.Linear(hidden // 2, 3 * self.n_fc)
         self.tnet: nn.Module | None = None
         if transform:
-            self.tnet = nn.Sequential(nn.MaxPool2d(4), conv(ch[0], 4 * ch[0]), nn.ReLU(),
+            self.tnet = nn.Sequential(nn.MaxPool2d(4), nn.Conv2d(ch[0], 4 * ch[0], 3, 1, 1),
+                                      nn.ReLU(),
                                       nn.AdaptiveMaxPool2d(1), nn.Flatten(),
                                       nn.Linear(4 * ch[0], 9))
         self.to(device=device, dtype=dtype)
@@ -331,7 +343,15 @@ class SketchPSGN(nn.Module):
     def reset_parameters(self) -> None:
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                # He init for the ReLU stack: PyTorch's default shrinks the signal through
+                # ~20 plain layers, so a short run never leaves the mean shape
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.reset_parameters()
+        nn.init.normal_(self.head.weight, 0.0, 1e-2)
+        nn.init.normal_(self.fc4.weight, 0.0, 1e-2)
         if self.tnet is not None:  # start at the identity transform
             last = self.tnet[-1]
             nn.init.zeros_(last.weight)
@@ -393,4 +413,4 @@ class SketchPSGN(nn.Module):
     def extra_repr(self) -> str:
         return (f"image_size={self.image_size}, n_points={self.n_points}, width={self.width}, "
                 f"hidden={self.hidden}, grid={self.grid}x{self.grid}x{self.per_cell}, "
-                f"n_fc={self.n_fc}, transform={self.tnet is not None}")
+                f"n_fc={self.n_fc}, transform={self.tnet is not None}, norm={self.norm}")

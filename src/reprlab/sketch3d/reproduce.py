@@ -84,13 +84,13 @@ STANDARDIZATION_SHAPENET = ClaimSpec(
 CLAIMS = (SYNTH_VS_EDGE, SYNTH_VS_EDGE_SHAPENET, STANDARDIZATION, STANDARDIZATION_SHAPENET)
 
 TINY = Sketch3DConfig(n_per_category=3, image_size=32, n_points=64, ngf=4, ndf=4,
-                      std_epochs=1, std_batch=8, width=2, hidden=16, rec_epochs=2,
-                      rec_batch=8)
+                      std_epochs=1, std_batch=8, std_lr=1e-3, width=2, hidden=16, rec_epochs=2,
+                      rec_batch=8, rec_lr=3e-3)
 """Seconds: 15 shapes (12 train / 3 test), a few steps per net; it checks the plumbing."""
 
 QUICK = Sketch3DConfig(n_per_category=60, image_size=32, n_points=256, ngf=8, ndf=8,
-                       std_epochs=6, std_batch=16, width=4, hidden=128, rec_epochs=12,
-                       rec_batch=32)
+                       std_epochs=10, std_batch=16, std_lr=1e-3, width=4, hidden=128,
+                       rec_epochs=12, rec_batch=32, rec_lr=3e-3)
 """The --quick run: 300 shapes (240 train / 60 test), 32x32 sketches, 256 points, 3 seeds."""
 
 FULL = Sketch3DConfig(n_per_category=400, image_size=64, n_points=1024, ngf=16, ndf=16,
