@@ -83,3 +83,29 @@ def test_pix2pix_losses():
     assert float(d) < 1e-6
     with pytest.raises(ValueError, match="shapes differ"):
         pix2pix_generator_loss(logits, torch.ones(1, 1, 4, 4), torch.ones(2, 1, 4, 4))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_metrics_reject_non_finite_points(bad):
+    a = torch.rand(2, 8, 3)
+    b = torch.rand(2, 8, 3)
+    a[1, 3, 0] = bad
+    for fn in (chamfer_distance, chamfer_distance_chunked, voxel_iou):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            fn(a, b)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            fn(b, a)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        voxelize_points(a)
+
+
+def test_metrics_reject_empty_clouds():
+    full = torch.rand(2, 8, 3)
+    for empty in (torch.rand(2, 0, 3), torch.rand(0, 8, 3)):
+        for fn in (chamfer_distance, voxel_iou):
+            with pytest.raises(ValueError, match="empty"):
+                fn(empty, full if empty.shape[0] else full[:0])
+        with pytest.raises(ValueError, match="empty"):
+            voxelize_points(empty)
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        voxel_iou(torch.rand(2, 5, 3), torch.rand(3, 5, 3))

@@ -55,3 +55,17 @@ def test_export_roundtrip(tmp_path, suffix):
         export_points(pts, tmp_path / "cloud.xyz")
     with pytest.raises(ValueError, match="shape"):
         export_points(pts[:, :2], tmp_path / "c.ply")
+
+
+@pytest.mark.parametrize("writer", ["ply", "obj"])
+def test_writers_reject_nan_and_empty(tmp_path, writer):
+    from reprlab.sketch3d import write_obj, write_ply
+
+    fn = write_ply if writer == "ply" else write_obj
+    pts = np.zeros((4, 3))
+    pts[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        fn(pts, tmp_path / f"x.{writer}")
+    with pytest.raises(ValueError, match="empty"):
+        fn(np.zeros((0, 3)), tmp_path / f"y.{writer}")
+    assert not list(tmp_path.iterdir())  # nothing half-written

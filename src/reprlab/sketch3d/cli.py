@@ -23,11 +23,12 @@ def register_subcommand(subparsers: argparse._SubParsersAction) -> None:
     q = sub.add_parser("predict", help="reconstruct a point cloud from a sketch image")
     q.add_argument("image", help="the sketch (PNG/JPEG; dark lines on a light background)")
     q.add_argument("--out", required=True, help="output point cloud, .ply or .obj")
-    q.add_argument("--checkpoint", default=None,
-                   help="a trained model file (default: WORK_DIR/sketch3d_model.pt)")
-    q.add_argument("--work-dir", default=None,
-                   help="work folder of a `reprlab reproduce sketch3d --out DIR` run "
-                        "(default: reprlab-out/sketch3d/work)")
+    src = q.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", default=None,
+                     help="a trained model file (sketch3d_model.pt)")
+    src.add_argument("--work-dir", default=None,
+                     help="work folder of a `reprlab reproduce sketch3d --out DIR` run, "
+                          "e.g. DIR/sketch3d/work/quick")
     q.add_argument("--no-standardize", action="store_true",
                    help="skip the sketch standardization module")
     q.set_defaults(func=_cmd_predict)

@@ -22,7 +22,8 @@ import numpy as np
 
 from reprlab.sketch3d.render import dilate
 
-__all__ = ["FreehandConfig", "mls_rigid", "fit_to_canvas", "simulate_freehand"]
+__all__ = ["FreehandConfig", "SYNTHESIZED", "STANDARDIZER_TRAIN", "FREEHAND_TEST", "mls_rigid",
+           "fit_to_canvas", "simulate_freehand"]
 
 
 def mls_rigid(points: np.ndarray, p: np.ndarray, q: np.ndarray, *,
@@ -96,7 +97,14 @@ class FreehandConfig:
     ``extra_ctrl`` random ink points join the 4 extreme points as MLS handles;
     ``jitter`` is the amplitude of a smooth displacement field on a ``jitter_grid`` lattice;
     ``n_breaks`` discs of radius ``break_radius`` are erased; ``thickness`` is the range of
-    line widths (in pixels, dilations + 1) drawn uniformly.
+    line widths (in pixels, dilations + 1) drawn uniformly; ``overdraw`` extra copies of every
+    stroke, each displaced by its own smooth field of amplitude ``overdraw_shift``, give the
+    doubled, "hairy" lines of quick free-hand drawing.
+
+    Three presets are used by the reproduction: :data:`SYNTHESIZED` (the sketch style the
+    2D->3D net is trained on), :data:`STANDARDIZER_TRAIN` (the official ``transform_im``
+    deformations the standardizer learns to undo) and :data:`FREEHAND_TEST` (other MLS
+    parameters and stroke styles, never seen by either network).
     """
 
     mls_shift: float = 12.5 / 256
@@ -109,7 +117,52 @@ class FreehandConfig:
     n_breaks: tuple[int, int] = (1, 5)
     break_radius: float = 0.025
     thickness: tuple[int, int] = (1, 2)
+    overdraw: int = 0
+    overdraw_shift: float = 0.008
     margin: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("mls_shift", "affine_deg", "affine_shift", "jitter", "break_radius",
+                     "overdraw_shift"):
+            v = getattr(self, name)
+            if not v >= 0:
+                raise ValueError(f"FreehandConfig.{name} must be >= 0, got {v}")
+        if not 0 <= self.affine_prob <= 1:
+            raise ValueError(f"FreehandConfig.affine_prob must be in [0, 1], got "
+                             f"{self.affine_prob}")
+        for name in ("n_breaks", "thickness"):
+            lo, hi = getattr(self, name)
+            if not 0 <= lo <= hi or (name == "thickness" and lo < 1):
+                raise ValueError(f"FreehandConfig.{name} must be a range (lo, hi) with "
+                                 f"{'1' if name == 'thickness' else '0'} <= lo <= hi, got "
+                                 f"{(lo, hi)}")
+        if not self.jitter_grid >= 2:
+            raise ValueError(f"FreehandConfig.jitter_grid must be >= 2, got "
+                             f"{self.jitter_grid}")
+        if not self.extra_ctrl >= 0 or not self.overdraw >= 0 or not self.margin >= 0:
+            raise ValueError("FreehandConfig.extra_ctrl, overdraw and margin must be >= 0, got "
+                             f"{self.extra_ctrl}, {self.overdraw}, {self.margin}")
+
+
+SYNTHESIZED = FreehandConfig(mls_shift=0.0, extra_ctrl=0, affine_prob=0.0, jitter=0.008,
+                             jitter_grid=5, n_breaks=(0, 3), thickness=(1, 1))
+"""The "synthesized sketch" style: the geometry of the render, drawn with wobbly, broken
+one-pixel strokes (our stand-in for the paper's photo-to-sketch synthesis)."""
+
+STANDARDIZER_TRAIN = FreehandConfig(mls_shift=12.5 / 256, extra_ctrl=0, affine_prob=0.5,
+                                    affine_deg=2.5, affine_shift=0.025, jitter=0.0,
+                                    n_breaks=(0, 0), thickness=(1, 2))
+"""The official ``transform_im`` deformations: rigid MLS on the 4 extreme ink points moved by
+up to +-12.5/256 of the side, a small rotation + translation half of the time, thicker lines
+(dilation) half of the time."""
+
+FREEHAND_TEST = FreehandConfig(mls_shift=28.0 / 256, extra_ctrl=4, affine_prob=1.0,
+                               affine_deg=6.0, affine_shift=0.04, jitter=0.018, jitter_grid=9,
+                               n_breaks=(2, 6), break_radius=0.03, thickness=(1, 2),
+                               overdraw=1, overdraw_shift=0.012)
+"""Free-hand test style that neither network saw: MLS with 8 handles (4 extreme + 4 random)
+moved by up to +-28/256, always a larger affine wobble, higher-frequency jitter, more breaks,
+and every stroke drawn twice (overdraw)."""
 
 
 def _smooth_field(pts: np.ndarray, size: int, grid: int, amp: float,
@@ -157,7 +210,8 @@ def simulate_freehand(sketch: np.ndarray, *, rng: np.random.Generator,
     ext += [pts[i] for i in rng.integers(0, len(pts), size=config.extra_ctrl)]
     p = np.array(ext)
     q = p + config.mls_shift * size * 2 * (rng.uniform(size=p.shape) - 0.5)
-    pts = mls_rigid(pts, p, q)
+    if config.mls_shift > 0:
+        pts = mls_rigid(pts, p, q)
     if rng.uniform() < config.affine_prob:
         th = np.deg2rad(config.affine_deg * 2 * (rng.uniform() - 0.5))
         rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
@@ -165,6 +219,10 @@ def simulate_freehand(sketch: np.ndarray, *, rng: np.random.Generator,
         pts = (pts - c) @ rot.T + c + config.affine_shift * size * (rng.uniform(size=2) - 0.5)
     if config.jitter > 0:
         pts = pts + _smooth_field(pts, size, config.jitter_grid, config.jitter, rng)
+    if config.overdraw:
+        pts = np.concatenate([pts] + [
+            pts + _smooth_field(pts, size, config.jitter_grid, config.overdraw_shift, rng)
+            for _ in range(config.overdraw)])
     n_breaks = int(rng.integers(config.n_breaks[0], config.n_breaks[1] + 1))
     if n_breaks:
         centres = pts[rng.integers(0, len(pts), size=n_breaks)]

@@ -19,11 +19,25 @@ __all__ = [
 ]
 
 
+def _check_cloud(x: torch.Tensor, name: str, sizes: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 3 or x.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape {sizes}, got {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); every cloud needs at "
+                         "least one point")
+    # numerical guard: a NaN would otherwise pick an arbitrary neighbour (NaN < x is False)
+    # and give a finite, plausible-looking distance
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(-1).sum())
+        raise ValueError(f"{name} holds {bad} point(s) with NaN or infinite coordinates; "
+                         "pass finite point clouds")
+
+
 def _check_clouds(a: torch.Tensor, b: torch.Tensor) -> None:
-    if a.ndim != 3 or a.shape[-1] != 3:
-        raise ValueError(f"a must have shape (B, N, 3), got {tuple(a.shape)}")
-    if b.ndim != 3 or b.shape[-1] != 3:
-        raise ValueError(f"b must have shape (B, M, 3), got {tuple(b.shape)}")
+    _check_cloud(a, "a", "(B, N, 3)")
+    _check_cloud(b, "b", "(B, M, 3)")
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"batch sizes differ: a {tuple(a.shape)} vs b {tuple(b.shape)}")
 
@@ -127,7 +141,7 @@ def chamfer_distance_chunked(a: torch.Tensor, b: torch.Tensor, *, chunk: int = 2
         Rows of ``a`` processed at once (>= 1).
     """
     _check_clouds(a, b)
-    if chunk < 1:
+    if not chunk >= 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     with torch.no_grad():
         idx_ab = torch.cat([_sq_dist(a[:, s:s + chunk], b).min(dim=2).indices
@@ -168,9 +182,8 @@ def voxelize_points(points: torch.Tensor, *, resolution: int = 32,
     -------
     Tensor, shape (B, resolution, resolution, resolution), bool
     """
-    if points.ndim != 3 or points.shape[-1] != 3:
-        raise ValueError(f"points must have shape (B, N, 3), got {tuple(points.shape)}")
-    if resolution < 1:
+    _check_cloud(points, "points", "(B, N, 3)")
+    if not resolution >= 1:
         raise ValueError(f"resolution must be >= 1, got {resolution}")
     idx = ((points + bound) / (2 * bound) * resolution).floor().long()
     idx = idx.clamp(0, resolution - 1)
@@ -197,8 +210,12 @@ def voxel_iou(pred: torch.Tensor, target: torch.Tensor, *, resolution: int = 32,
     -------
     Tensor, shape (B,)
     """
-    _check_clouds(pred, target)
-    if dilate < 0:
+    _check_cloud(pred, "pred", "(B, N, 3)")
+    _check_cloud(target, "target", "(B, M, 3)")
+    if pred.shape[0] != target.shape[0]:
+        raise ValueError(f"batch sizes differ: pred {tuple(pred.shape)} vs target "
+                         f"{tuple(target.shape)}")
+    if not dilate >= 0:
         raise ValueError(f"dilate must be >= 0, got {dilate}")
     grids = []
     for pts in (pred, target):

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reprlab.checkpoint import atomic_write_text
+
 __all__ = ["normalize_sketch", "read_sketch_image", "write_ply", "write_obj", "export_points"]
 
 
@@ -90,18 +92,28 @@ def _as_points(points: np.ndarray | torch.Tensor) -> np.ndarray:
         points)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise ValueError(f"points must have shape (N, 3), got {pts.shape}")
-    return pts.astype(np.float64)
+    if len(pts) == 0:
+        raise ValueError("points is empty (shape (0, 3)); nothing to write")
+    pts = pts.astype(np.float64)
+    if not np.isfinite(pts).all():
+        bad = int((~np.isfinite(pts)).any(1).sum())
+        raise ValueError(f"points holds {bad} point(s) with NaN or infinite coordinates; a "
+                         "point cloud file needs finite coordinates")
+    return pts
 
 
 def write_ply(points: np.ndarray | torch.Tensor, path: str | Path) -> Path:
-    """Write an ASCII PLY point cloud (``element vertex N`` with float x, y, z)."""
+    """Write an ASCII PLY point cloud (``element vertex N`` with float x, y, z), atomically.
+
+    Raises ``ValueError`` for an empty cloud or NaN / infinite coordinates.
+    """
     pts = _as_points(points)
     path = Path(path)
     header = ("ply\nformat ascii 1.0\ncomment reprlab sketch3d\n"
               f"element vertex {len(pts)}\nproperty float x\nproperty float y\n"
               "property float z\nend_header\n")
     body = "\n".join(f"{x:.6f} {y:.6f} {z:.6f}" for x, y, z in pts)
-    path.write_text(header + body + "\n")
+    atomic_write_text(path, header + body + "\n")
     return path
 
 
@@ -109,8 +121,8 @@ def write_obj(points: np.ndarray | torch.Tensor, path: str | Path) -> Path:
     """Write the points as OBJ vertices (``v x y z`` lines, no faces)."""
     pts = _as_points(points)
     path = Path(path)
-    path.write_text("# reprlab sketch3d point cloud\n"
-                    + "\n".join(f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in pts) + "\n")
+    atomic_write_text(path, "# reprlab sketch3d point cloud\n"
+                      + "\n".join(f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in pts) + "\n")
     return path
 
 

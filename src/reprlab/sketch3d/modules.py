@@ -1,4 +1,8 @@
-"""The two networks: a pix2pix U-Net standardizer (+ PatchGAN critic) and a sketch->points net.
+"""The networks: a pix2pix U-Net standardizer (+ PatchGAN critic) and the 2D->3D nets.
+
+:class:`SketchPSGN` is the paper's reconstruction network (the official code's PSGN-style
+two-stage hourglass with a deconvolution and a fully connected point branch and a learned
+3x3 point transform); :class:`PointCloudNet` is a plain conv encoder + MLP decoder baseline.
 
 Images enter as (B, 1, S, S) in ``[0, 1]`` with 1 = ink; ``S`` must be a power of two >= 16.
 """
@@ -10,7 +14,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["UNetGenerator", "PatchDiscriminator", "PointCloudNet"]
+__all__ = ["UNetGenerator", "PatchDiscriminator", "PointCloudNet", "SketchPSGN",
+           "psgn_point_split"]
 
 
 def _check_image(x: torch.Tensor, size: int) -> None:
@@ -148,8 +153,8 @@ class PatchDiscriminator(nn.Module):
 class PointCloudNet(nn.Module):
     """Sketch encoder -> fully connected decoder -> ``n_points`` 3-D points.
 
-    A CPU-sized stand-in for the paper's PSGN-style 2D->3D network (stride-2 conv encoder,
-    fully connected point branch); the hourglass/deconvolution branch of PSGN is left out.
+    The baseline 2D->3D net (stride-2 conv encoder, fully connected point decoder); the
+    paper's network is :class:`SketchPSGN`.
 
     Parameters
     ----------
@@ -207,3 +212,205 @@ class PointCloudNet(nn.Module):
     def extra_repr(self) -> str:
         return (f"image_size={self.image_size}, n_points={self.n_points}, width={self.width}, "
                 f"hidden={self.hidden}")
+
+
+def psgn_point_split(image_size: int, n_points: int) -> tuple[int, int, int]:
+    """``(grid, per_cell, n_fc)`` of :class:`SketchPSGN`'s two point branches.
+
+    The official network predicts 768 of its 1,024 points from a 24x32 deconvolution map
+    (one point per cell) and 256 from fully connected layers. Here the map is square,
+    ``grid = min(S/4, 2^floor(log2 sqrt(3/4 n)))`` cells per side with ``per_cell`` points
+    each, and the fully connected branch predicts the rest (``n_fc``, a quarter for the
+    paper's sizes: S = 64 or 128, n = 1024 -> 16x16x3 = 768 + 256).
+    """
+    _check_size(image_size)
+    if not n_points >= 4:
+        raise ValueError(f"n_points must be >= 4, got {n_points}")
+    target = (3 * n_points) // 4
+    grid = min(image_size // 4, 2 ** int(math.floor(math.log2(math.sqrt(target)))))
+    per_cell = max(target // (grid * grid), 1)
+    return grid, per_cell, n_points - per_cell * grid * grid
+
+
+class SketchPSGN(nn.Module):
+    """The paper's reconstruction network: a PSGN two-stage hourglass with two point branches.
+
+    As the official ``depthestimate/train_nn_trans.py`` (adapted from PointSetGeneration,
+    Fan et al. 2017): an encoder of stride-2 stages (channels doubling from ``width``) down to
+    a 2x2 bottleneck; a decoder of transposed convolutions back up to S/2, each added to a
+    linear 3x3 projection of the encoder feature of the same size (ReLU after the sum); a
+    second encoder and a second decoder with the same lateral sums, ending at a
+    ``grid x grid`` map whose last 3x3 convolution gives ``per_cell`` points per cell; and a
+    fully connected branch from both bottlenecks (``hidden``, ``hidden // 2``) giving the other
+    ``n_fc`` points (see :func:`psgn_point_split`). The concatenated cloud is multiplied by a
+    3x3 matrix predicted from the first feature map (PointNet's input-transform idea, which the
+    official code applies to its output), started at the identity; :meth:`transform_penalty`
+    is ``0.5 ||T T^T - I||^2`` summed over the batch, the official regulariser.
+
+    Deviations (declared in ``docs/sketch3d.md``): one 3x3 convolution per stage instead of
+    two or three, square inputs, the transform predicted by a small conv head with a global
+    max pool instead of PointNet's point-MLP on a reshaped feature map, no L2 weight decay.
+
+    Parameters
+    ----------
+    image_size : int
+        Input side S (power of two >= 16).
+    n_points : int
+        Points predicted per sketch (paper: 1,024).
+    width : int
+        Channels of the first stage (official: 16); stage ``i`` has ``width * 2^i``, capped at
+        ``32 * width``.
+    hidden : int
+        Width of the fully connected branch (official: 2,048).
+    transform : bool
+        Learn the 3x3 point transform (official: yes).
+
+    Shape
+    -----
+    (B, 1, S, S) -> (B, n_points, 3)
+
+    Examples
+    --------
+    >>> net = SketchPSGN(32, 256, width=4, hidden=64)
+    >>> net(torch.zeros(2, 1, 32, 32)).shape
+    torch.Size([2, 256, 3])
+    """
+
+    def __init__(self, image_size: int = 64, n_points: int = 1024, width: int = 16,
+                 hidden: int = 2048, *, transform: bool = True,
+                 norm_layer: type[nn.Module] | None = nn.BatchNorm2d,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        levels = _check_size(image_size) - 1  # stride-2 stages down to 2x2
+        if not width >= 1 or not hidden >= 2:
+            raise ValueError(f"width must be >= 1 and hidden >= 2, got {width}, {hidden}")
+        self.image_size, self.n_points, self.width, self.hidden = (image_size, n_points,
+                                                                   width, hidden)
+        self.grid, self.per_cell, self.n_fc = psgn_point_split(image_size, n_points)
+        self.out_level = int(math.log2(image_size // self.grid))
+        self.levels = levels
+        ch = [min(width * 2 ** i, 32 * width) for i in range(levels + 1)]
+        self.channels = ch
+
+        self.norm = norm_layer.__name__ if norm_layer is not None else None
+
+        def conv(cin: int, cout: int, stride: int = 1) -> nn.Module:
+            if norm_layer is None:
+                return nn.Conv2d(cin, cout, 3, stride, 1)
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                                 norm_layer(cout))
+
+        def up(cin: int, cout: int) -> nn.Module:
+            if norm_layer is None:
+                return nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+            return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False),
+                                 norm_layer(cout))
+
+        self.stem = nn.Sequential(conv(1, ch[0]), nn.ReLU(), conv(ch[0], ch[0]), nn.ReLU())
+        self.enc1 = nn.ModuleList(nn.Sequential(conv(ch[i - 1], ch[i], 2), nn.ReLU(),
+                                                conv(ch[i], ch[i]), nn.ReLU())
+                                  for i in range(1, levels))
+        self.bottle1 = nn.Sequential(conv(ch[levels - 1], ch[levels], 2), nn.ReLU())
+        # decoder 1: levels-1 .. 1; encoder 2: 2 .. levels-1; decoder 2: levels-1 .. out_level
+        self.dec1_up = nn.ModuleList(up(ch[i + 1], ch[i]) for i in range(levels - 1, 0, -1))
+        self.dec1_lat = nn.ModuleList(conv(ch[i], ch[i]) for i in range(levels - 1, 0, -1))
+        self.dec1_conv = nn.ModuleList(conv(ch[i], ch[i]) for i in range(levels - 1, 0, -1))
+        self.enc2_down = nn.ModuleList(conv(ch[i - 1], ch[i], 2) for i in range(2, levels))
+        self.enc2_lat = nn.ModuleList(conv(ch[i], ch[i]) for i in range(2, levels))
+        self.enc2_conv = nn.ModuleList(conv(ch[i], ch[i]) for i in range(2, levels))
+        self.bottle2 = nn.Sequential(conv(ch[levels - 1], ch[levels], 2), nn.ReLU())
+        dec2 = range(levels - 1, self.out_level - 1, -1)
+        self.dec2_up = nn.ModuleList(up(ch[i + 1], ch[i]) for i in dec2)
+        self.dec2_lat = nn.ModuleList(conv(ch[i], ch[i]) for i in dec2)
+        self.dec2_conv = nn.ModuleList(conv(ch[i], ch[i]) for i in dec2)
+        self.head = nn.Conv2d(ch[self.out_level], 3 * self.per_cell, 3, 1, 1)
+        flat = ch[levels] * 4
+        self.fc1 = nn.Linear(flat, hidden)
+        self.fc2a = nn.Linear(hidden, hidden)
+        self.fc2b = nn.Linear(flat, hidden)
+        self.fc3 = nn.Linear(hidden, hidden // 2)
+        self.fc4 = nn.Linear(hidden // 2, 3 * self.n_fc)
+        self.tnet: nn.Module | None = None
+        if transform:
+            self.tnet = nn.Sequential(nn.MaxPool2d(4), nn.Conv2d(ch[0], 4 * ch[0], 3, 1, 1),
+                                      nn.ReLU(),
+                                      nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+                                      nn.Linear(4 * ch[0], 9))
+        self.to(device=device, dtype=dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                # He init for the ReLU stack: PyTorch's default shrinks the signal through
+                # ~20 plain layers, so a short run never leaves the mean shape
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_parameters()
+        nn.init.normal_(self.head.weight, 0.0, 1e-2)
+        nn.init.normal_(self.fc4.weight, 0.0, 1e-2)
+        if self.tnet is not None:  # start at the identity transform
+            last = self.tnet[-1]
+            nn.init.zeros_(last.weight)
+            with torch.no_grad():
+                last.bias.copy_(torch.eye(3).flatten())
+
+    def forward_with_transform(self, x: torch.Tensor) -> tuple[torch.Tensor,
+                                                               torch.Tensor | None]:
+        """``(points (B, n_points, 3), transform (B, 3, 3) or None)``."""
+        _check_image(x, self.image_size)
+        relu = torch.relu
+        h = self.stem(2 * x - 1)
+        stem = h
+        skips = [h]
+        for layer in self.enc1:
+            h = layer(h)
+            skips.append(h)
+        z1 = self.bottle1(h)
+        h = z1
+        dec1 = {}
+        for k, i in enumerate(range(self.levels - 1, 0, -1)):
+            h = relu(self.dec1_up[k](h) + self.dec1_lat[k](skips[i]))
+            h = relu(self.dec1_conv[k](h))
+            dec1[i] = h
+        enc2 = {1: h}
+        for k, i in enumerate(range(2, self.levels)):
+            h = relu(self.enc2_down[k](h) + self.enc2_lat[k](dec1[i]))
+            h = relu(self.enc2_conv[k](h))
+            enc2[i] = h
+        z2 = self.bottle2(h)
+        h = z2
+        for k, i in enumerate(range(self.levels - 1, self.out_level - 1, -1)):
+            h = relu(self.dec2_up[k](h) + self.dec2_lat[k](enc2[i]))
+            h = relu(self.dec2_conv[k](h))
+        b = x.shape[0]
+        grid_pts = self.head(h).view(b, self.per_cell, 3, -1).permute(0, 1, 3, 2)
+        grid_pts = grid_pts.reshape(b, -1, 3)
+        f = relu(self.fc1(z1.flatten(1)))
+        f = relu(self.fc2a(f) + self.fc2b(z2.flatten(1)))
+        f = relu(self.fc3(f))
+        fc_pts = self.fc4(f).view(b, self.n_fc, 3)
+        pts = torch.cat([fc_pts, grid_pts], dim=1)
+        if self.tnet is None:
+            return pts, None
+        t = self.tnet(stem).view(b, 3, 3)
+        return pts @ t, t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_transform(x)[0]
+
+    @staticmethod
+    def transform_penalty(t: torch.Tensor | None) -> torch.Tensor:
+        """``0.5 * sum_b ||T_b T_b^T - I||_F^2`` (``tf.nn.l2_loss`` of the official code)."""
+        if t is None:
+            return torch.zeros(())
+        eye = torch.eye(3, dtype=t.dtype, device=t.device)
+        return 0.5 * ((t @ t.transpose(1, 2) - eye) ** 2).sum()
+
+    def extra_repr(self) -> str:
+        return (f"image_size={self.image_size}, n_points={self.n_points}, width={self.width}, "
+                f"hidden={self.hidden}, grid={self.grid}x{self.grid}x{self.per_cell}, "
+                f"n_fc={self.n_fc}, transform={self.tnet is not None}, norm={self.norm}")
