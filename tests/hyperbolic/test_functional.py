@@ -161,7 +161,7 @@ def test_head_gradcheck_float64():
     a = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
     for r in (None, 1.0):
         assert torch.autograd.gradcheck(
-            lambda x, pt, a: F.clipped_hyperbolic_logits(x, pt, a, c=1.0, r=r,
+            lambda x, pt, a, r=r: F.clipped_hyperbolic_logits(x, pt, a, c=1.0, r=r,
                                                          riemannian=False), (x, pt, a))
 
 
