@@ -40,19 +40,27 @@ class LeNetFeatures(nn.Module):
 
 
 def create_head(kind: str, feat_dim: int, num_classes: int, *, c: float = 1.0,
-                r: float = 1.0, fused: bool = False) -> nn.Module:
-    """The classifier head called ``kind``: "euclidean", "hyperbolic" (unclipped) or "clipped"."""
+                r: float = 1.0, riemannian: bool = True, fused: bool | None = False) -> nn.Module:
+    """The classifier head called ``kind``: "euclidean", "hyperbolic" (unclipped) or "clipped".
+
+    Both hyperbolic heads use the lineage's Riemannian backward rescaling by default
+    (``riemannian=True``), as hyptorch's ``ToPoincare`` and the first author's HACK code do.
+    """
     if kind == "euclidean":
         return nn.Linear(feat_dim, num_classes)
     if kind == "hyperbolic":
-        return ClippedHyperbolicHead(feat_dim, num_classes, c=c, r=None, fused=fused)
+        return ClippedHyperbolicHead(feat_dim, num_classes, c=c, r=None,
+                                     riemannian=riemannian, fused=fused)
     if kind == "clipped":
-        return ClippedHyperbolicHead(feat_dim, num_classes, c=c, r=r, fused=fused)
+        return ClippedHyperbolicHead(feat_dim, num_classes, c=c, r=r, riemannian=riemannian,
+                                     fused=fused)
     raise ValueError(f"unknown head {kind!r}; expected one of {HEADS}")
 
 
 def create_classifier(kind: str, *, feat_dim: int = 128, num_classes: int = 10,
-                      c: float = 1.0, r: float = 1.0, fused: bool = False) -> nn.Sequential:
+                      c: float = 1.0, r: float = 1.0, riemannian: bool = True,
+                      fused: bool | None = False) -> nn.Sequential:
     """LeNet backbone + the head ``kind`` as ``nn.Sequential(backbone, head)``."""
     return nn.Sequential(LeNetFeatures(feat_dim),
-                         create_head(kind, feat_dim, num_classes, c=c, r=r, fused=fused))
+                         create_head(kind, feat_dim, num_classes, c=c, r=r,
+                                     riemannian=riemannian, fused=fused))
