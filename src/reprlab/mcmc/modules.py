@@ -39,13 +39,18 @@ class ConditionerMLP(nn.Module):
     """
 
     def __init__(self, dim: int, hidden: int, n_steps: int, *, n_in: int, n_out: int,
-                 last_act: str = "tanh", device=None, dtype=None) -> None:
+                 last_act: str = "tanh", generator: torch.Generator | None = None,
+                 device=None, dtype=None) -> None:
         super().__init__()
         if last_act not in ("tanh", "relu"):
             raise ValueError(f"last_act must be 'tanh' or 'relu', got {last_act!r}")
         kw = {"device": device, "dtype": dtype}
         self.dim, self.hidden, self.n_steps = dim, hidden, n_steps
         self.n_in, self.n_out, self.last_act = n_in, n_out, last_act
+        # a seed drawn once from ``generator``: reset_parameters() is then reproducible (the
+        # global RNG is never used when a generator is given)
+        self._init_seed = (None if generator is None else
+                           int(torch.randint(0, 2**62, (1,), generator=generator)))
         self.inputs = nn.ModuleList(nn.Linear(n_in * dim, hidden, **kw) for _ in range(n_steps))
         self.trunk = nn.ModuleList(nn.Linear(hidden, hidden, **kw) for _ in range(3))
         self.outputs = nn.ModuleList(nn.Linear(hidden, n_out * dim, **kw)
@@ -53,8 +58,17 @@ class ConditionerMLP(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        g = None
+        if self._init_seed is not None:
+            g = torch.Generator(device=self.trunk[0].weight.device).manual_seed(self._init_seed)
         for layer in [*self.inputs, *self.trunk]:
-            layer.reset_parameters()
+            if g is None:
+                layer.reset_parameters()
+            else:  # nn.Linear's default law U(±1/√fan_in), drawn from the generator
+                bound = 1.0 / math.sqrt(layer.in_features)
+                with torch.no_grad():
+                    layer.weight.uniform_(-bound, bound, generator=g)
+                    layer.bias.uniform_(-bound, bound, generator=g)
         for layer in self.outputs:  # zero output: the untrained proposal is Langevin-like
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -104,7 +118,9 @@ class GradientCouplingProposal(nn.Module):
     step_size : float
         Initial ``ε`` (learned, stored as ``log ε``).
     generator : torch.Generator, optional
-        Draws the random half masks (official MLP masks: a random half per block).
+        Draws the random half masks (official MLP masks: a random half per block) and the
+        conditioners' initial weights; with it, two proposals built from equally seeded
+        generators are identical (without it the global RNG is used).
 
     Examples
     --------
@@ -121,19 +137,21 @@ class GradientCouplingProposal(nn.Module):
                  step_size: float = 0.05, generator: torch.Generator | None = None,
                  device=None, dtype=None) -> None:
         super().__init__()
-        if dim < 2:
-            raise ValueError(f"dim must be >= 2 for coupling blocks, got {dim}")
-        if n_blocks < 1:
-            raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
-        if not step_size > 0:
-            raise ValueError(f"step_size must be > 0, got {step_size}")
+        if not (isinstance(dim, int) and dim >= 2):
+            raise ValueError(f"dim must be an int >= 2 for coupling blocks, got {dim!r}")
+        if not (isinstance(n_blocks, int) and n_blocks >= 1):
+            raise ValueError(f"n_blocks must be an int >= 1, got {n_blocks!r}")
+        if not (isinstance(hidden, int) and hidden >= 1):
+            raise ValueError(f"hidden must be an int >= 1, got {hidden!r}")
+        if not (step_size > 0 and math.isfinite(step_size)):
+            raise ValueError(f"step_size must be a finite number > 0, got {step_size}")
         kw = {"device": device, "dtype": dtype}
         self.dim, self.n_blocks, self.hidden = dim, n_blocks, hidden
         self.init_step_size = step_size
         self.net_v = ConditionerMLP(dim, hidden, 2 * n_blocks, n_in=3, n_out=3,
-                                    last_act="tanh", **kw)
+                                    last_act="tanh", generator=generator, **kw)
         self.net_r = ConditionerMLP(dim, hidden, 2 * n_blocks, n_in=2, n_out=1,
-                                    last_act="relu", **kw)
+                                    last_act="relu", generator=generator, **kw)
         self.log_step_size = nn.Parameter(torch.empty((), **kw))
         masks = torch.zeros(n_blocks, dim, **kw)
         for k in range(n_blocks):

@@ -30,7 +30,7 @@ import torch
 
 from reprlab.mcmc import functional as F
 from reprlab.mcmc.modules import GradientCouplingProposal
-from reprlab.samplers.base import SamplingAlgorithm
+from reprlab.samplers.base import SamplingAlgorithm, check_initial_state
 
 __all__ = [
     "NeuralMCMCState",
@@ -63,10 +63,16 @@ class NeuralMCMCInfo(NamedTuple):
 
 
 def init(position: torch.Tensor, logdensity_fn: Callable) -> NeuralMCMCState:
-    """Evaluate the energy at ``position`` (no gradient)."""
+    """Evaluate the energy at ``position`` (no gradient); ``ValueError`` on NaN/infinite
+    starting points or log densities."""
     with torch.no_grad():
-        energy = -logdensity_fn(position)
-    return NeuralMCMCState(position.detach(), energy.detach(), 0)
+        logp = logdensity_fn(position)
+    if logp.shape != position.shape[:1]:
+        raise ValueError(f"logdensity_fn must return shape (B,) = {tuple(position.shape[:1])} "
+                         f"for a position of shape {tuple(position.shape)}, got "
+                         f"{tuple(logp.shape)}")
+    check_initial_state(position, logp)
+    return NeuralMCMCState(position.detach(), -logp.detach(), 0)
 
 
 def _mh(state: NeuralMCMCState, out, generator: torch.Generator):
@@ -86,8 +92,11 @@ def _mh(state: NeuralMCMCState, out, generator: torch.Generator):
 
 def build_kernel(proposal: GradientCouplingProposal):
     """Kernel ``kernel(generator, state, logdensity_fn) -> (state, info)``: one proposal and
-    its exact Metropolis–Hastings correction with the reverse proposal."""
+    its exact Metropolis–Hastings correction with the reverse proposal. Runs under
+    ``torch.no_grad`` (no graph through the proposal's parameters); only the target
+    gradients inside the flow are taken, with autograd on the input alone."""
 
+    @torch.no_grad()
     def kernel(generator: torch.Generator, state: NeuralMCMCState,
                logdensity_fn: Callable) -> tuple[NeuralMCMCState, NeuralMCMCInfo]:
         out = proposal.propose(state.position, logdensity_fn, generator=generator,
@@ -158,8 +167,14 @@ def train_sampler(
     """
     from reprlab.utils import progress_bar
 
-    if n_iters < 1:
-        raise ValueError(f"n_iters must be >= 1, got {n_iters}")
+    if not (isinstance(n_iters, int) and n_iters >= 1):
+        raise ValueError(f"n_iters must be an int >= 1, got {n_iters!r}")
+    for name, val in (("lr", lr), ("beta", beta), ("beta_max", beta_max),
+                      ("grad_clip", grad_clip)):
+        if not (val > 0 and math.isfinite(val)):
+            raise ValueError(f"{name} must be a finite number > 0, got {val}")
+    if not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
     opt = torch.optim.Adam(proposal.parameters(), lr=lr, betas=(0.9, 0.999), amsgrad=True)
     warmup = min(warmup, max(n_iters // 5, 1))
     beta_min = beta

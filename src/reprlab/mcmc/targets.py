@@ -18,6 +18,7 @@ from reprlab.data.datasets import DatasetNotFoundError
 __all__ = [
     "Target",
     "ill_conditioned_gaussian",
+    "rotated_ill_conditioned_gaussian",
     "strongly_correlated_gaussian",
     "neal_funnel",
     "gaussian_mixture_2d",
@@ -61,6 +62,29 @@ def ill_conditioned_gaussian(dim: int = 50) -> Target:
     """L2HMC's ill-conditioned Gaussian: variances log-spaced in ``[1e-2, 1e2]``."""
     std = torch.linspace(-math.log(10), math.log(10), dim).exp()
     return _diag_gaussian(f"ICG-{dim}d", std)
+
+
+def rotated_ill_conditioned_gaussian(dim: int = 50, seed: int = 0) -> Target:
+    """The ICG spectrum (variances log-spaced in ``[1e-2, 1e2]``) under a random rotation
+    ``R`` (QR of a Gaussian matrix drawn with ``seed``): ``Σ = R diag(σ²) Rᵀ``. A diagonal
+    mass matrix cannot undo the rotation; a dense one can."""
+    std = torch.linspace(-math.log(10), math.log(10), dim).exp().double()
+    g = torch.Generator().manual_seed(seed)
+    rot, _ = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
+    cov = rot @ torch.diag(std**2) @ rot.T
+    prec = rot @ torch.diag(std**-2) @ rot.T
+    prec = 0.5 * (prec + prec.T)
+    factor = rot * std  # Σ = (R·diag σ)(R·diag σ)ᵀ
+
+    def logp(x: torch.Tensor) -> torch.Tensor:
+        return -0.5 * (x * (x @ prec.to(x.dtype))).sum(1)
+
+    def sample(n: int, g: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, dim, generator=g, dtype=torch.float64)
+        return (z @ factor.T).float()
+
+    return Target(f"rotICG-{dim}d", dim, logp, sample, torch.zeros(dim),
+                  cov.diagonal().sqrt().float())
 
 
 def strongly_correlated_gaussian() -> Target:
@@ -194,6 +218,7 @@ def load_uci_logistic(name: str, root: str | Path, *, prior_std: float = 10.0) -
 
 _FACTORIES = {
     "icg": ill_conditioned_gaussian,
+    "roticg": rotated_ill_conditioned_gaussian,
     "scg": strongly_correlated_gaussian,
     "funnel": neal_funnel,
     "mog": gaussian_mixture_2d,
@@ -203,7 +228,8 @@ _FACTORIES = {
 
 
 def get_target(name: str, **kwargs) -> Target:
-    """Build a target by short name: ``icg``, ``scg``, ``funnel``, ``mog``, ``banana``, ``blr``."""
+    """Build a target by short name: ``icg``, ``roticg``, ``scg``, ``funnel``, ``mog``,
+    ``banana``, ``blr``."""
     if name not in _FACTORIES:
         raise ValueError(f"unknown target {name!r}; known: {sorted(_FACTORIES)}")
     return _FACTORIES[name](**kwargs)

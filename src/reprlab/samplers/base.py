@@ -9,6 +9,7 @@ counters below are per chain.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -20,6 +21,8 @@ __all__ = [
     "logdensity_and_grad",
     "from_energy",
     "sample_chain",
+    "check_initial_state",
+    "check_step_size",
 ]
 
 LogDensityFn = Callable[[torch.Tensor], torch.Tensor]
@@ -49,14 +52,51 @@ def logdensity_and_grad(
                 f"logdensity_fn must return shape (B,) = {tuple(x.shape[:1])} for a position "
                 f"of shape {tuple(x.shape)}, got {tuple(logp.shape)}"
             )
-        (grad,) = torch.autograd.grad(logp.sum(), x)
+        if logp.requires_grad:
+            (grad,) = torch.autograd.grad(logp.sum(), x, allow_unused=True)
+        else:
+            grad = None
+        if grad is None:  # a log density constant in x (or NaN everywhere)
+            grad = torch.zeros_like(x)
     return logp.detach(), grad.detach()
+
+
+def check_initial_state(position: torch.Tensor, logdensity: torch.Tensor) -> None:
+    """Raise ``ValueError`` when a starting point or its log density is NaN or infinite.
+
+    A chain started there would run to the end at acceptance 0; the error names the first
+    offending chain so the user can fix the starting points or the target.
+    """
+    bad_x = ~torch.isfinite(position.detach().flatten(1)).all(1)
+    if bool(bad_x.any()):
+        i = int(bad_x.nonzero()[0])
+        raise ValueError(f"position has NaN or infinite entries in {int(bad_x.sum())} of "
+                         f"{position.shape[0]} chains (first: chain {i}); give finite "
+                         "starting points")
+    bad_p = ~torch.isfinite(logdensity.detach())
+    if bool(bad_p.any()):
+        i = int(bad_p.nonzero()[0])
+        raise ValueError(f"logdensity_fn is {float(logdensity[i])} at the starting point of "
+                         f"chain {i} ({int(bad_p.sum())} of {position.shape[0]} chains); "
+                         "start the chains where the log density is finite")
+
+
+def check_step_size(step_size, name: str = "step_size") -> None:
+    """``step_size`` (a float or a per-chain tensor) must be finite and > 0."""
+    if isinstance(step_size, torch.Tensor):
+        ok = bool(torch.isfinite(step_size).all()) and bool((step_size > 0).all())
+        shown = step_size if step_size.numel() <= 4 else f"tensor with min {step_size.min()}"
+    else:
+        ok = isinstance(step_size, (int, float)) and step_size > 0 and math.isfinite(step_size)
+        shown = step_size
+    if not ok:
+        raise ValueError(f"{name} must be a finite number > 0, got {shown}")
 
 
 def from_energy(energy_fn: LogDensityFn, *, temperature: float = 1.0) -> LogDensityFn:
     """Turn an energy ``E(x)`` (``p ∝ exp(−E/T)``) into a log density ``−E(x)/T``."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not temperature > 0 or not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
 
     def logdensity_fn(x: torch.Tensor) -> torch.Tensor:
         return -energy_fn(x) / temperature

@@ -56,14 +56,16 @@ def rhat(draws: torch.Tensor | np.ndarray) -> np.ndarray:
 def summarize(
     draws: torch.Tensor | np.ndarray,
     *,
-    n_grad_evals: float | None = None,
+    n_grad_evals: float | torch.Tensor | np.ndarray | None = None,
     seconds: float | None = None,
 ) -> dict[str, Any]:
     """Minimum bulk/tail ESS over coordinates, max split-R̂, and efficiency.
 
     ``n_grad_evals`` is the number of gradient evaluations per chain spent producing the
-    draws; ESS per gradient evaluation is ``min ESS / (n_chains · n_grad_evals)`` (ESS is
-    summed over chains by ArviZ). ``seconds`` is the wall time of the sampling run.
+    draws: one number shared by every chain, or one per chain ``(n_chains,)`` (NUTS and
+    jittered HMC spend different numbers per chain). ESS per gradient evaluation is
+    ``min ESS / (gradient evaluations summed over chains)`` (ESS is summed over chains by
+    ArviZ). ``seconds`` is the wall time of the sampling run.
     """
     bulk, tail = ess(draws, method="bulk"), ess(draws, method="tail")
     n_chains = draws.shape[1]
@@ -75,7 +77,17 @@ def summarize(
         "n_chains": int(n_chains),
     }
     if n_grad_evals is not None:
-        out["ess_per_grad"] = out["min_ess_bulk"] / max(n_chains * n_grad_evals, 1)
+        counts = np.asarray(n_grad_evals.detach().cpu() if isinstance(n_grad_evals, torch.Tensor)
+                            else n_grad_evals, dtype=np.float64)
+        if counts.ndim == 0:
+            total = n_chains * float(counts)
+        elif counts.shape == (n_chains,):
+            total = float(counts.sum())
+        else:
+            raise ValueError(f"n_grad_evals must be a number or have shape ({n_chains},), "
+                             f"got shape {counts.shape}")
+        out["n_grad_evals"] = total
+        out["ess_per_grad"] = out["min_ess_bulk"] / max(total, 1)
     if seconds is not None:
         out["ess_per_second"] = out["min_ess_bulk"] / max(seconds, 1e-12)
     return out
