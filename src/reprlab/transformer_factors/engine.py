@@ -26,6 +26,7 @@ class FactorEngine:
     def __init__(self, n_factors: int, dim: int, *, lam: float, seed: int = 0,
                  max_iter: int = 200, tol: float = 1e-4, lr: float = 0.005,
                  bias_correction: bool = False, resample_every: int = 0,
+                 working_set: int | None = None,
                  device: str | torch.device = "cpu") -> None:
         if not (isinstance(n_factors, int) and n_factors >= 1):
             raise ValueError(f"n_factors must be an int >= 1, got {n_factors!r}")
@@ -40,17 +41,21 @@ class FactorEngine:
         self.n_factors, self.dim = n_factors, dim
         self.lam, self.max_iter, self.tol, self.lr = float(lam), max_iter, float(tol), float(lr)
         self.bias_correction, self.resample_every = bool(bias_correction), int(resample_every)
+        if working_set is not None and not (isinstance(working_set, int) and working_set >= 1):
+            raise ValueError(f"working_set must be None or an int >= 1, got {working_set!r}")
+        self.working_set = working_set
         self.device = torch.device(device)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.state: Any = None
 
     @classmethod
     def from_dictionary(cls, dictionary: torch.Tensor, *, lam: float, max_iter: int = 300,
-                        tol: float = 1e-4, device: str | torch.device = "cpu") -> FactorEngine:
+                        tol: float = 1e-4, working_set: int | None = None,
+                        device: str | torch.device = "cpu") -> FactorEngine:
         from reprlab.sparse import init_state
 
         eng = cls(dictionary.shape[0], dictionary.shape[1], lam=lam, max_iter=max_iter,
-                  tol=tol, device=device)
+                  tol=tol, working_set=working_set, device=device)
         eng.state = init_state(dictionary.to(eng.device).float())
         return eng
 
@@ -92,5 +97,6 @@ class FactorEngine:
 
         it = int(self.max_iter if max_iter is None else max_iter)
         d = self.dictionary
+        kw = {} if self.working_set is None else {"working_set": self.working_set}
         return sparse_encode(x.to(d), d, lam=self.lam, positive=True, max_iter=it,
-                             tol=self.tol)
+                             tol=self.tol, **kw)

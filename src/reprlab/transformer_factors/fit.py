@@ -167,9 +167,10 @@ class TransformerFactorsConfig:
     ``max_length`` word pieces per context; ``add_special_tokens`` feed [CLS]/[SEP]/BOS
     (official: no); ``top_k`` contexts kept per factor and layer; ``importance_n`` top
     activations averaged in I(l); ``stats_contexts`` contexts for the per-layer means;
-    ``frequency_weighting`` 1/sqrt(count) token weights; ``track_words`` single-piece words
-    whose occurrences' codes are kept (≤ ``track_max``) for polysemy; ``device`` where the
-    dictionary and codes live.
+    ``frequency_weighting`` 1/sqrt(count) token weights; ``working_set`` the working-set
+    size :func:`reprlab.sparse.sparse_encode` codes with (None: the engine's default);
+    ``track_words`` single-piece words whose occurrences' codes are kept (≤ ``track_max``)
+    for polysemy; ``device`` where the dictionary and codes live.
     """
 
     n_factors: int = 1000
@@ -192,6 +193,7 @@ class TransformerFactorsConfig:
     importance_n: int = 10
     stats_contexts: int = 200
     frequency_weighting: bool = True
+    working_set: int | None = None
     track_words: tuple[str, ...] = ()
     track_max: int = 200
     seed: int = 0
@@ -224,6 +226,10 @@ class TransformerFactorsConfig:
         if not self.importance_n <= self.top_k:
             raise ValueError(f"importance_n must be in [1, top_k={self.top_k}], "
                              f"got {self.importance_n}")
+        if self.working_set is not None and not (isinstance(self.working_set, int)
+                                                 and self.working_set >= 1):
+            raise ValueError(f"working_set must be None or an int >= 1, got "
+                             f"{self.working_set!r}")
         if self.layers is not None and (not self.layers or any(
                 not isinstance(v, int) or v < 0 for v in self.layers)):
             raise ValueError(f"layers must be None or non-negative ints, got {self.layers!r}")
@@ -289,7 +295,8 @@ class TransformerFactors:
         if self.engine is None:
             self.engine = FactorEngine.from_dictionary(
                 self.dictionary, lam=self.config.lam, max_iter=self.config.encode_max_iter,
-                tol=self.config.tol, device=self.config.device)
+                tol=self.config.tol, working_set=self.config.working_set,
+                device=self.config.device)
         return self.engine
 
     def layer_name(self, layer_index: int) -> str:
@@ -511,12 +518,13 @@ def fit_transformer_factors(contexts: Sequence[str] | TokenizedContexts, *,
     if dictionary is not None:
         engine = FactorEngine.from_dictionary(dictionary, lam=cfg.lam,
                                               max_iter=cfg.encode_max_iter, tol=cfg.tol,
-                                              device=cfg.device)
+                                              working_set=cfg.working_set, device=cfg.device)
     else:
         factory = engine_factory or FactorEngine
+        kw = {} if cfg.working_set is None else {"working_set": cfg.working_set}
         engine = factory(cfg.n_factors, dim, lam=cfg.lam, seed=cfg.seed, max_iter=cfg.max_iter,
                          tol=cfg.tol, lr=cfg.lr, bias_correction=cfg.bias_correction,
-                         resample_every=cfg.resample_every, device=cfg.device)
+                         resample_every=cfg.resample_every, device=cfg.device, **kw)
 
     def prep(batch: HiddenStateBatch) -> torch.Tensor:
         x = normalize_states(batch.states.to(cfg.device), mean=mean.to(cfg.device),
