@@ -217,9 +217,10 @@ def export_saelens(sae: TopKSAE, directory: str | Path, *,
     cfg = {"architecture": "topk", "d_in": sae.dim, "d_sae": sae.n_latents, "k": sae.k,
            "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
            "normalize_activations": "none", "reshape_activations": "none",
-           "rescale_acts_by_decoder_norm": False,
-           "metadata": {"producer": "reprlab", **(metadata or {})}}
+           "rescale_acts_by_decoder_norm": False, "metadata": {}}
     atomic_write_text(out / "cfg.json", json.dumps(cfg, indent=2))
+    if metadata:  # kept beside, so SAELens's own metadata schema is never violated
+        atomic_write_text(out / "reprlab_metadata.json", json.dumps(metadata, indent=2))
     return out
 
 
