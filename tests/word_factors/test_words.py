@@ -144,10 +144,10 @@ def test_permutation_tests_and_random_dictionary():
 
 def test_user_module_with_word_factors():
     """Word factors as frozen features of a user's nn.Module, trained with torch.optim."""
-    words, vecs, topics = _planted_vocab(n_topics=4, per_topic=10, d=12)
+    words, vecs, topics = _planted_vocab(n_topics=6, per_topic=8, d=12)
     wf = fit_word_factors(vecs, words, n_factors=4, lam=0.3, n_steps=30, batch_size=32,
                           lr=0.5, seed=0)
-    labels = torch.tensor([int(w[1]) if w[0] == "t" else 0 for w in words])
+    labels = torch.tensor([int(w[1]) if w[0] == "t" else 0 for w in words]) % 4
 
     class TopicHead(torch.nn.Module):
         def __init__(self) -> None:

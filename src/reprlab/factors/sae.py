@@ -111,7 +111,9 @@ def train_topk_sae(x: torch.Tensor, *, n_latents: int, k: int, epochs: int = 20,
     along them removed), as Gao et al. ``aux_k`` dead latents (default ``min(d // 2,
     n_latents)``; 0 turns AuxK off) reconstruct the residual, weighted by ``aux_coef``; a
     latent is dead after ``dead_steps`` steps without firing (default: one epoch's steps,
-    at least 1). Returns the model and ``{"seconds", "final_mse", "dead_fraction_train"}``.
+    at least 1). The main loss is the MSE normalised by the batch's variance, and the AuxK
+    MSE by the residual's, as Gao et al. Returns the model and ``{"seconds", "final_loss",
+    "dead_fraction_train"}``.
     """
     check_shape("x", x, ndim=2)
     if not torch.isfinite(x).all():
@@ -148,7 +150,8 @@ def train_topk_sae(x: torch.Tensor, *, n_latents: int, k: int, epochs: int = 20,
             z = topk_activation(pre, k=sae.k)
             xh = sae.decode(z)
             mse = ((xh - xb) ** 2).sum(1).mean()
-            loss = mse
+            var_x = ((xb - xb.mean(0)) ** 2).sum(1).mean().clamp_min(1e-12)
+            loss = mse / var_x  # normalised MSE, as Gao et al. (AuxK term on the same scale)
             fired = (z > 0).any(0)
             since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 1)
             dead = since_fired >= dead_steps
@@ -160,7 +163,7 @@ def train_topk_sae(x: torch.Tensor, *, n_latents: int, k: int, epochs: int = 20,
                 za = torch.nan_to_num(za, nan=0.0)
                 aux = ((za @ sae.w_dec - resid) ** 2).sum(1).mean()
                 scale = ((resid - resid.mean(0)) ** 2).sum(1).mean().clamp_min(1e-12)
-                loss = mse + aux_coef * aux / scale
+                loss = loss + aux_coef * aux / scale
             opt.zero_grad()
             loss.backward()
             with torch.no_grad():  # keep the step tangent to the unit sphere of each row
@@ -170,7 +173,7 @@ def train_topk_sae(x: torch.Tensor, *, n_latents: int, k: int, epochs: int = 20,
             with torch.no_grad():
                 sae.w_dec /= sae.w_dec.norm(dim=1, keepdim=True).clamp_min(1e-8)
     dead_train = float((since_fired >= dead_steps).double().mean())
-    return sae, {"seconds": time.perf_counter() - t0, "final_mse": float(loss.detach()),
+    return sae, {"seconds": time.perf_counter() - t0, "final_loss": float(loss.detach()),
                  "dead_fraction_train": dead_train}
 
 

@@ -54,12 +54,12 @@ class RunConfig:
     batch_size: int = 256
     lr: float = 0.3
     bias_correction: bool = True
-    max_iter: int = 100
+    max_iter: int = 60
     tol: float = 1e-3
     resample_every: int = 50
     n_seeds: int = 3
     top_k: int = 10
-    max_analogies: int | None = 3000
+    max_analogies: int | None = 2000
     n_perm: int = 2000
     w2v_vector_size: int = 100
     w2v_epochs: int = 10
