@@ -45,7 +45,7 @@ __all__ = ["RunConfig", "TINY", "QUICK", "FULL", "CLAIMS", "run"]
 class RunConfig:
     """One word-factor reproduction run."""
 
-    sources: tuple[str, ...] = ("minilm",)
+    sources: tuple[str, ...] = ("minilm",)  # the first is measured ("word2vec": gensim text)
     max_words: int | None = 8000   # most frequent whole words kept (None: all)
     n_factors: int = 256
     lam: float = 0.5
@@ -68,7 +68,7 @@ class RunConfig:
 TINY = RunConfig(max_words=1500, n_factors=64, n_steps=20, max_iter=40, max_analogies=300,
                  n_perm=200)
 QUICK = RunConfig()
-FULL = RunConfig(sources=("minilm", "word2vec"), max_words=None, n_factors=1000, n_steps=3000,
+FULL = RunConfig(max_words=None, n_factors=1000, n_steps=3000,
                  max_iter=500, tol=1e-4, max_analogies=None, n_perm=10_000)
 
 _DATA = "MiniLM-L6 input embeddings of whole words (gensim questions-words, WordNet 3.0)"
