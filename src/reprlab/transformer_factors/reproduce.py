@@ -91,10 +91,10 @@ TINY = RunConfig(
         lr=0.3, bias_correction=True, context_batch=24, code_batch=2048, max_length=24,
         top_k=5, importance_n=3, stats_contexts=12))
 QUICK = RunConfig(
-    n_contexts=160, max_articles=50, per_word=12, n_attributions=8, lime_samples=32,
+    n_contexts=140, max_articles=50, per_word=12, n_attributions=8, lime_samples=32,
     sae_epochs=8,
     factors=TransformerFactorsConfig(
-        n_factors=256, lam=0.1, epochs=1, learn_fraction=0.5, max_iter=40, encode_max_iter=40,
+        n_factors=256, lam=0.1, epochs=1, learn_fraction=0.5, max_iter=30, encode_max_iter=30,
         lr=0.3, bias_correction=True, context_batch=40, code_batch=2048, max_length=40,
         top_k=10, importance_n=5, stats_contexts=80))
 FULL = RunConfig(
@@ -105,7 +105,7 @@ FULL = RunConfig(
         n_factors=1000, lam=0.1, epochs=2, learn_fraction=1.0, max_iter=300,
         encode_max_iter=300, lr=0.005, bias_correction=False, context_batch=32,
         code_batch=1024, top_k=50, importance_n=20, stats_contexts=1000, track_max=400,
-        device=_CUDA))
+        working_set=64, device=_CUDA))
 
 _DATA = "MiniLM-L6 hidden states of gensim's Wikipedia + Lee sentences (held-out split)"
 _CONTROL = ("a random dictionary of the same size (unit Gaussian atoms, same λ), and the "
