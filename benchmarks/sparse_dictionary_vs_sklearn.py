@@ -18,8 +18,8 @@ import warnings
 
 import torch
 
-from reprlab.factors.word_vectors import log_frequency_weights, minilm_word_table
 from reprlab.sparse import functional as F
+from reprlab.word_factors.word_vectors import log_frequency_weights, minilm_word_table
 
 
 def main() -> None:

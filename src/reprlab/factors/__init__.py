@@ -1,11 +1,15 @@
-"""``reprlab.factors`` — word factors and transformer factors by dictionary learning.
+"""``reprlab.factors`` — machinery shared by the two factor methods (no method of its own).
 
-Word factors (arXiv:1910.03833) live in :mod:`reprlab.factors.words` (fitting, evaluation,
-the words part of ``reprlab reproduce factors``), with vector-table loaders in
-:mod:`reprlab.factors.word_vectors` and an offline WordNet reader in
-:mod:`reprlab.factors.wordnet`. Both methods use the engine in :mod:`reprlab.sparse`.
+* :mod:`~reprlab.factors.browser` — the static factor browser (opens from disk), fed by
+  :mod:`reprlab.transformer_factors.views` and :mod:`reprlab.word_factors.browser`;
+* :mod:`~reprlab.factors.sae` — the TopK sparse autoencoder (with AuxK) compared side by
+  side with sparse coding, and SAELens export/import;
+* :mod:`~reprlab.factors.stats` — the controls and permutation tests every factor claim
+  is judged with;
+* :mod:`~reprlab.factors.cli` — ``reprlab factors fit|words|browse|encode``.
+
+The methods are :mod:`reprlab.word_factors` (arXiv:1910.03833) and
+:mod:`reprlab.transformer_factors` (arXiv:2103.15949).
 """
 
-from reprlab.factors.words import WordFactors, fit_word_factors, run_word_claims
-
-__all__ = ["WordFactors", "fit_word_factors", "run_word_claims"]
+__all__: list[str] = []

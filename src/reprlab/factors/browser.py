@@ -5,8 +5,9 @@ in the search box filters by label, kind, id or any shown token) and one page pe
 ``factor/`` with its layer-importance curve (inline SVG), its top contexts with the activating
 token highlighted, and token attributions (green raises the factor, red lowers it). The page
 template lives in :mod:`reprlab.factors._browser_template`. It knows nothing of transformers
-or word vectors: :func:`reprlab.factors.transformer.factor_views` and the word-factor CLI
-build the :class:`FactorView` records it renders.
+or word vectors: :func:`reprlab.transformer_factors.views.factor_views` and
+:func:`reprlab.word_factors.browser.build_word_browser` build the :class:`FactorView`
+records it renders.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from reprlab.factors._browser_template import CSS, INDEX_JS, PAGE
 
 __all__ = ["ContextView", "FactorView", "render_tokens", "curve_svg", "write_browser",
-           "factor_page_name", "word_factor_views", "open_browser", "build_word_browser"]
+           "factor_page_name", "word_factor_views", "open_browser"]
 
 
 @dataclass
@@ -241,40 +242,3 @@ def open_browser(path: str | Path, *, launch: bool = False) -> Path:
             return c.resolve()
     raise FileNotFoundError(f"no factor browser in {p}: expected {candidates[0]}; write one "
                             "with `reprlab factors fit`, `factors words` or `reproduce factors`")
-
-
-def build_word_browser(vectors: str | Path, out: str | Path, *, n_factors: int = 1000,
-                       lam: float = 0.5, max_words: int | None = None, binary: bool = False,
-                       n_steps: int = 2000, seed: int = 0, n_top: int = 20,
-                       progress: bool = False) -> Path:
-    """``reprlab factors words``: word factors of a vector file, written as a browser.
-
-    Loads a GloVe/word2vec table (:func:`reprlab.factors.word_vectors.load_word_vectors`),
-    samples words ∝ log frequency (``wordfreq``; uniform if no word is known), fits
-    :func:`reprlab.factors.words.fit_word_factors` (checkpointed in ``out/checkpoint.pt``),
-    saves ``out/word_factors.pt`` and shows each factor's top words ("contexts" of one word,
-    scored by their code coefficient). Returns the index path.
-    """
-    import torch
-
-    from reprlab.factors.word_vectors import load_word_vectors, log_frequency_weights
-    from reprlab.factors.words import fit_word_factors
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    words, vecs = load_word_vectors(vectors, fmt="word2vec-bin" if binary else "auto",
-                                    limit=max_words)
-    weights = log_frequency_weights(words)
-    wf = fit_word_factors(vecs, words, n_factors=n_factors, lam=lam,
-                          weights=weights if float(weights.sum()) > 0 else None,
-                          n_steps=n_steps, seed=seed, checkpoint=out / "checkpoint.pt",
-                          progress=progress)
-    wf.save(out / "word_factors.pt")
-    vals, idx = torch.topk(wf.codes, min(n_top, wf.codes.shape[0]), dim=0)  # (n_top, K)
-    top = [[(wf.words[int(i)], float(v)) for v, i in zip(vals[:, f], idx[:, f]) if v > 0]
-           for f in range(wf.n_factors)]
-    views = word_factor_views(top)
-    m = wf.metrics()
-    return write_browser(out, views, title=f"Word factors of {Path(vectors).name}",
-                         meta={"words": len(words), "factors": n_factors, "lambda": lam,
-                               "FVU": round(m["fvu"], 3), "L0": round(m["l0"], 2)})

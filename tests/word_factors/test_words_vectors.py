@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reprlab.factors.word_vectors import (
+from reprlab.word_factors.word_vectors import (
     load_word_vectors,
     log_frequency_weights,
     save_word_vectors,
@@ -71,7 +71,7 @@ def test_log_frequency_weights():
 
 
 def test_minilm_whole_word_table():
-    from reprlab.factors.word_vectors import minilm_word_table
+    from reprlab.word_factors.word_vectors import minilm_word_table
 
     words, vecs = minilm_word_table()
     assert vecs.shape == (len(words), 384) and len(words) > 15000

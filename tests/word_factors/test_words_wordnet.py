@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reprlab.factors.wordnet import WordNet, hypernym_pair_share, lexname_agreement
+from reprlab.word_factors.wordnet import WordNet, hypernym_pair_share, lexname_agreement
 
 
 def _write_db(root: Path) -> None:

@@ -1,13 +1,32 @@
-"""Transformer factors: functional core, text, streaming, fit/resume, attribution."""
+"""Transformer factors: functional core, text, streaming, fit/resume, save/load/encode,
+attribution, browser, and a user's own nn.Module + torch.optim loop."""
 
 from __future__ import annotations
 
 import math
+import types
 
 import pytest
 import torch
 
-from reprlab.factors import transformer as T
+from reprlab.transformer_factors import (
+    attribution,
+    core,
+    engine,
+    fit,
+    text,
+    views,
+)
+from reprlab.transformer_factors import (
+    encoder as encoder_mod,
+)
+from reprlab.transformer_factors import (
+    model as model_mod,
+)
+
+T = types.SimpleNamespace(**{k: getattr(m, k) for m in (core, text, encoder_mod, engine, fit,
+                                                        attribution, views, model_mod)
+                             for k in getattr(m, "__all__", ())})
 
 TEXT = ("The bank raised its interest rate again. She sat on the bank of the river and "
         "watched the water. The court ruled that the state must pay! Players walked onto the "
@@ -148,7 +167,7 @@ def contexts():
 
 
 def test_iter_hidden_states_matches_direct_forward(encoder, contexts):
-    tok, model = encoder
+    tok, model = encoder.tokenizer, encoder.model
     ctx = T.tokenize_contexts(tok, contexts)
     batches = list(T.iter_hidden_states(model, tok, ctx, batch_size=3))
     n_tok = sum(len(i) for i in ctx.ids)
@@ -159,13 +178,21 @@ def test_iter_hidden_states_matches_direct_forward(encoder, contexts):
     # padded batch == each context alone (padding and specials handled)
     b = batches[0]
     for ci in range(3):
-        enc = tok(contexts[ci], return_tensors="pt")
+        enc = tok(contexts[ci], return_tensors="pt", add_special_tokens=False)  # official
         with torch.no_grad():
             hs = model(**enc, output_hidden_states=True).hidden_states
         sel = b.context == ci
         assert torch.equal(b.position[sel], torch.arange(int(sel.sum())))
         for layer in (0, 3, 6):
-            assert torch.allclose(b.states[layer][sel], hs[layer][0, 1:-1], atol=1e-4)
+            assert torch.allclose(b.states[layer][sel], hs[layer][0], atol=1e-4)
+    # with special tokens: the model sees [CLS]/[SEP], only real pieces come out
+    ctx_sp = T.tokenize_contexts(tok, contexts, add_special_tokens=True)
+    assert ctx_sp.ids == ctx.ids and all(s == 1 for s in ctx_sp.start)
+    b_sp = next(iter(T.iter_hidden_states(model, tok, ctx_sp, batch_size=3)))
+    enc = tok(contexts[0], return_tensors="pt")
+    with torch.no_grad():
+        hs = model(**enc, output_hidden_states=True).hidden_states
+    assert torch.allclose(b_sp.states[6][b_sp.context == 0], hs[6][0, 1:-1], atol=1e-4)
     assert tok.convert_ids_to_tokens(b.token_id[b.context == 0].tolist()) == ctx.tokens[0]
 
 
@@ -279,3 +306,124 @@ def test_factor_views_in_chromium(fitted, encoder, tmp_path, make_chromium):
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     finally:
         driver.quit()
+
+
+def test_state_cache_matches_streaming(encoder, contexts):
+    cfg = _tiny_config(track_words=())
+    ctx = T.tokenize_contexts(encoder.tokenizer, contexts)
+    cache = T.collect_states(encoder, ctx, batch_size=4)
+    b = cache.batch([0, 2])
+    direct = next(iter(T.iter_hidden_states(encoder.model, encoder.tokenizer, ctx,
+                                            indices=[0, 2], batch_size=2)))
+    assert torch.allclose(b.states, direct.states, atol=1e-5)
+    assert torch.equal(b.context, direct.context) and torch.equal(b.token_id, direct.token_id)
+    a = T.fit_transformer_factors(ctx, config=cfg, encoder=encoder)
+    c = T.fit_transformer_factors(ctx, config=cfg, encoder=encoder, states=cache)
+    assert torch.allclose(a.dictionary, c.dictionary, atol=1e-4)
+    sub = cache.subset([2, 0])
+    assert torch.equal(sub.per_context[0], cache.per_context[2])
+
+
+def test_fixed_dictionary_and_views_off(fitted, encoder, contexts):
+    cfg = _tiny_config(track_words=())
+    only = T.fit_transformer_factors(contexts, config=cfg, encoder=encoder, views=False)
+    assert float(only.importance.abs().sum()) == 0 and only.dictionary.shape == (24, 384)
+    again = T.fit_transformer_factors(contexts, config=cfg, encoder=encoder,
+                                      dictionary=fitted.dictionary, mean=fitted.mean)
+    assert torch.equal(again.dictionary, fitted.dictionary)
+    assert torch.allclose(again.importance, fitted.importance, atol=1e-4)
+    with pytest.raises(ValueError, match="dictionary must have shape"):
+        T.fit_transformer_factors(contexts, config=cfg, encoder=encoder,
+                                  dictionary=torch.zeros(3, 384))
+    with pytest.raises(ValueError, match="mean must have shape"):
+        T.fit_transformer_factors(contexts, config=cfg, encoder=encoder,
+                                  dictionary=fitted.dictionary, mean=torch.zeros(2, 1, 384))
+
+
+def test_save_load_encode_top_factors_explain(fitted, encoder, tmp_path):
+    tf = fitted
+    tf.save(tmp_path / "m")
+    back = T.TransformerFactors.load(tmp_path / "m")
+    assert torch.equal(back.dictionary, tf.dictionary) and back.layers == tf.layers
+    assert back.kinds == tf.kinds and back.model_name == "all-MiniLM-L6-v2"
+    assert back.top_contexts(0, 0) == tf.top_contexts(0, 0)
+    assert back.contexts.tokens == tf.contexts.tokens
+    text = "The bank of the river flooded."
+    a = T.encode_text(tf, encoder, text)
+    b = T.encode_text(back, encoder, text)
+    assert b.codes.shape == (7, len(b.tokens), 24) and (b.codes >= 0).all()
+    assert torch.allclose(a.codes, b.codes, atol=1e-5)
+    # per-token codes equal the in-corpus codes for a text that is a training context
+    c0 = T.encode_text(back, encoder, tf.contexts.texts[0])
+    f = int(c0.codes[3].max(0).values.argmax())
+    assert float(c0.codes[3, :, f].max()) > 0
+    rows = T.top_factors(back, encoder, b, k=3)
+    assert 1 <= len(rows) <= 3 and rows[0]["activation"] >= rows[-1]["activation"]
+    assert {"factor", "layer", "token", "label", "kind"} <= set(rows[0])
+    ex = T.explain_text(back, encoder, text, k=1, n_samples=12)
+    assert len(ex[0]["weights"]) == len(b.tokens)
+    js = b.to_json(k=2)
+    assert js["tokens"][0]["token"] == b.tokens[0] and "L3" in js["tokens"][0]["factors"]
+    with pytest.raises(ValueError, match="non-empty"):
+        T.encode_text(back, encoder, "  ")
+
+
+def test_load_rejects_mismatched_or_missing(fitted, tmp_path):
+    with pytest.raises(FileNotFoundError, match="factors.json"):
+        T.TransformerFactors.load(tmp_path)
+    d = fitted.save(tmp_path / "m")
+    (d / "factors.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="does not match"):
+        T.TransformerFactors.load(d)
+
+
+def test_engine_state_dict_roundtrip_without_private_state():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    e1 = T.FactorEngine(6, 8, lam=0.05, seed=1, max_iter=20, lr=0.1)
+    e1.partial_fit(x[:32])
+    sd = e1.state_dict()
+    e2 = T.FactorEngine(6, 8, lam=0.05, seed=99, max_iter=20, lr=0.1)
+    e2.load_state_dict(sd)
+    e1.partial_fit(x[32:])
+    e2.partial_fit(x[32:])
+    assert torch.allclose(e1.dictionary, e2.dictionary)
+    assert (e1.encode(x) >= 0).all()
+    with pytest.raises(ValueError, match="no dictionary"):
+        T.FactorEngine(6, 8, lam=0.1).encode(x)
+    for bad in (dict(lam=float("nan")), dict(lr=-1.0), dict(max_iter=0)):
+        with pytest.raises(ValueError):
+            T.FactorEngine(6, 8, **{"lam": 0.1, **bad})
+
+
+def test_user_module_and_torch_optim_loop(fitted, encoder):
+    """A user's nn.Module uses the fitted factors as frozen features; a plain torch.optim
+    loop trains a linear head on them."""
+    tf = fitted
+    eng = tf.get_engine()
+
+    class FactorHead(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = torch.nn.Linear(tf.n_factors, 2)
+
+        def forward(self, states: torch.Tensor) -> torch.Tensor:
+            x = T.normalize_states(states, mean=tf.mean[3, 0], mode="center_unit")
+            with torch.no_grad():
+                codes = eng.encode(x)
+            return self.head(codes)
+
+    ctx = T.tokenize_contexts(encoder.tokenizer, tf.contexts.texts)
+    b = next(iter(T.iter_hidden_states(encoder.model, encoder.tokenizer, ctx, layers=[3],
+                                       batch_size=len(ctx))))
+    y = (b.position % 2).long()
+    net = FactorHead()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    first = None
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(net(b.states[0]), y)
+        first = float(loss) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < first
