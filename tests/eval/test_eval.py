@@ -106,6 +106,9 @@ def test_embedding_norm_score_matches_hyperbolic_distance_ranking():
     g = torch.Generator().manual_seed(0)
     z_in = torch.randn(200, 4, generator=g) * 0.2 + 0.3
     z_out = torch.randn(200, 4, generator=g) * 0.1
+    # into the unit ball, norms' order kept (x ↦ tanh(‖x‖)·x/‖x‖, Exp₀ at c = 1)
+    z_in, z_out = (z * torch.tanh(z.norm(dim=1, keepdim=True)) / z.norm(dim=1, keepdim=True)
+                   for z in (z_in, z_out))
     norm = auroc(embedding_norm_score(z_in), embedding_norm_score(z_out))
     dist = auroc(origin_distance(z_in, c=1.0), origin_distance(z_out, c=1.0))
     assert norm == pytest.approx(dist) and norm > 0.9
