@@ -47,6 +47,11 @@ def conv_layers(model: nn.Module, *, skip_first: bool = False,
                 select: Callable[[str, nn.Module], bool] | None = None
                 ) -> list[tuple[str, nn.Conv2d]]:
     """``(name, conv)`` for every ``nn.Conv2d`` (RPG-generated ones too), in order."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    if select is not None and not callable(select):
+        raise ValueError(f"select must be a callable (name, layer) -> bool or None, got "
+                         f"{select!r}")
     convs = [(n, m) for n, m in unwrap(model).named_modules() if isinstance(m, nn.Conv2d)]
     if skip_first:
         convs = convs[1:]
@@ -101,6 +106,11 @@ def regularized_layers(model: nn.Module, *, layers: str = "official", kind: str 
     :class:`OrthogonalRegularizer` penalises, found now (see its docstring)."""
     _check_choice("layers", layers, LAYER_SETS)
     _check_choice("kind", kind, ("conv", "kernel"))
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    if select is not None and not callable(select):
+        raise ValueError(f"select must be a callable (name, layer) -> bool or None, got "
+                         f"{select!r}")
     model = unwrap(model)
     if layers == "official":
         plan = _official(model)
@@ -314,6 +324,12 @@ def layer_spectra(model: nn.Module, input_size: int | tuple[int, int] | torch.Te
     model = unwrap(model)
     if not isinstance(max_explicit, int) or isinstance(max_explicit, bool) or max_explicit < 1:
         raise ValueError(f"max_explicit must be an int >= 1, got {max_explicit!r}")
+    if select is not None and not callable(select):
+        raise ValueError(f"select must be a callable (name, layer) -> bool or None, got "
+                         f"{select!r}")
+    if in_channels is not None and (isinstance(in_channels, bool) or
+                                    not isinstance(in_channels, int) or in_channels < 1):
+        raise ValueError(f"in_channels must be an int >= 1 or None, got {in_channels!r}")
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, _REG_TYPES)]
     if skip_first:
         layers = layers[1:]

@@ -40,7 +40,7 @@ __all__ = ["OrthoConfig", "TINY", "QUICK", "FULL", "CLAIMS", "run"]
 class OrthoConfig:
     """Experiment size, the λ grid of the validation sweep, and the PGD attack."""
 
-    n_train: int | None = 3000
+    n_train: int | None = 2500
     n_val: int = 1000
     n_test: int | None = 2000
     epochs: int = 3
@@ -49,10 +49,10 @@ class OrthoConfig:
     widths: tuple[int, ...] = (8, 16, 32)
     blocks: tuple[int, ...] = (1, 1, 1)
     stem_stride: int = 2
-    lambdas: tuple[float, ...] = (0.01, 0.1, 0.5)
+    lambdas: tuple[float, ...] = (0.001, 0.01, 0.1, 0.5)
     pgd_eps: tuple[float, ...] = (0.02, 0.05)
     pgd_steps: int = 10
-    n_attack: int = 500
+    n_attack: int = 300
     n_seeds: int = 3
     checkpoint_epochs: bool = False
 
@@ -62,7 +62,7 @@ TINY = OrthoConfig(n_train=300, n_val=200, n_test=300, epochs=1, batch_size=100,
                    n_attack=100)
 QUICK = OrthoConfig()
 FULL = OrthoConfig(n_train=50000, n_val=10000, n_test=None, epochs=15, widths=(16, 32, 64),
-                   blocks=(2, 2, 2), stem_stride=1, lambdas=(0.01, 0.05, 0.1, 0.5),
+                   blocks=(2, 2, 2), stem_stride=1, lambdas=(0.001, 0.01, 0.05, 0.1, 0.5),
                    n_attack=2000, checkpoint_epochs=True)
 
 _DATASET = "Fashion-MNIST subset, small ResNet (see docs/ortho.md)"

@@ -169,6 +169,8 @@ def _rpg_param(module: nn.Module) -> RPGWeight | None:
 
 def generated_layers(model: nn.Module) -> list[tuple[str, nn.Module, RPGWeight]]:
     """``(name, layer, parametrization)`` of every layer whose weight is RPG-generated."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     out = []
     for name, m in model.named_modules():
         p = _rpg_param(m)

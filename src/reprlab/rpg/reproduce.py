@@ -39,7 +39,7 @@ class RPGConfig:
     claim, each over ``n_seeds`` seeds.
     """
 
-    n_train: int | None = 3000
+    n_train: int | None = 2500
     n_test: int | None = 2000
     epochs: int = 3
     batch_size: int = 128
