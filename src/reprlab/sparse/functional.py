@@ -679,8 +679,9 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
     chunk_size : int, optional
         Rows solved together (memory ~ chunk_size·K); default 2²⁴/K.
     working_set : "auto", int, None or 0
-        Initial working-set size m (≥ 1). ``"auto"``/``None``: 32 when K ≥ 128, else FISTA
-        over all atoms; ``0``: always FISTA over all atoms.
+        Initial working-set size m (≥ 1). ``"auto"``/``None``: 32 when K ≥ 128 (sets grow
+        by rounds as needed; starting larger measured slower), else FISTA over all atoms;
+        ``0``: always FISTA over all atoms.
     kkt_tol : float
         Certificate tolerance, relative to λ.
     max_rounds : int
