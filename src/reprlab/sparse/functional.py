@@ -279,7 +279,8 @@ def _polish(gw: torch.Tensor, cw: torch.Tensor, a: torch.Tensor, lam: float,
     mat.diagonal(dim1=1, dim2=2).add_(1.0 - actd)
     rhs = (cw.double() - lam * s) * actd
     chol, info = torch.linalg.cholesky_ex(mat)
-    z = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1) * actd
+    z = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
+    z = torch.where(act, z, torch.zeros_like(z))  # exact zeros (no −0.0) off the support
     good = (info == 0) & torch.isfinite(z).all(1)
     flip = act & (z * s <= 0)
     ok = good & ~flip.any(1)
@@ -294,7 +295,7 @@ def _polish(gw: torch.Tensor, cw: torch.Tensor, a: torch.Tensor, lam: float,
         t_star = frac.amin(1, keepdim=True).clamp(0, 1)
         moved = ad + t_star * (z - ad)
         moved = torch.where(frac <= t_star, torch.zeros_like(moved), moved)
-        moved = moved * ((moved * s > 0) & act).double()
+        moved = torch.where((moved * s > 0) & act, moved, torch.zeros_like(moved))
         z = torch.where(part[:, None], moved, z)
         ok = ok | part
     return z.to(a.dtype), ok
