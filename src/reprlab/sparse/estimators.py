@@ -84,9 +84,14 @@ class SparseCoding(TransformerMixin, BaseEstimator):
     positive : bool
         a ≥ 0 (default).
     max_iter, tol : int, float
-        FISTA stopping rule (see :func:`reprlab.sparse.functional.sparse_encode`).
-    working_set : int, optional
-        Working-set FISTA (large K, sparse codes).
+        FISTA budget and early-check rule (see :func:`reprlab.sparse.functional.sparse_encode`).
+    working_set : "auto", None or int
+        Working-set size ("auto": 32 when K ≥ 128; 0: FISTA over all atoms).
+    kkt_tol : float
+        Every code is certified to satisfy the optimality conditions to ``kkt_tol``·λ.
+
+    A scikit-learn estimator (``BaseEstimator`` + ``TransformerMixin``): ``clone``,
+    ``get_params``/``set_params``, ``Pipeline`` and ``GridSearchCV`` work.
 
     Examples
     --------
@@ -177,10 +182,18 @@ class DictionaryLearner(TransformerMixin, BaseEstimator):
     weighting : {"gradient", "sample"}
         How ``sample_weight`` acts (see :func:`reprlab.sparse.functional.learn_dictionary`).
     seed : int
-    working_set : int, optional
-        Working-set FISTA for codes in learning and :meth:`transform` (large K).
+    working_set : "auto", None or int
+        Working-set size for the codes in learning and :meth:`transform` ("auto": 32 when
+        K ≥ 128; 0: FISTA over all atoms).
+    kkt_tol : float
+        Codes are certified to ``kkt_tol``·λ (see :func:`reprlab.sparse.sparse_encode`).
     device, dtype : optional
         Where the dictionary lives; default: those of the first input.
+
+    A scikit-learn estimator (``BaseEstimator`` + ``TransformerMixin``): ``clone``,
+    ``get_params``/``set_params``, ``Pipeline`` and ``GridSearchCV`` work. :meth:`score`
+    returns a dict (objective, fvu, l0, dead_fraction); for an unsupervised grid search pass
+    ``scoring=`` a callable, e.g. ``lambda est, x, y=None: -est.score(x)["fvu"]``.
 
     Attributes
     ----------

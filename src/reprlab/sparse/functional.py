@@ -265,9 +265,12 @@ def _polish(gw: torch.Tensor, cw: torch.Tensor, a: torch.Tensor, lam: float,
     """Exact minimiser on the current support and sign pattern (an active-set step).
 
     Solves G_SS z = c_S − λ·sign(a_S) per row (float64 Cholesky; inactive coordinates get
-    an identity block). ``ok`` marks rows where the factorisation succeeded and z keeps the
-    signs of a: then z minimises the objective on the face of the orthant that a lies in,
-    so its objective is ≤ a's. Shapes: gw (R, m, m), cw (R, m), a (R, m).
+    an identity block). Where z keeps the signs of a it minimises the objective on the face
+    of the orthant that a lies in, so its objective is ≤ a's; where it does not, the point
+    returned is the last one on the segment a → z before a sign change (the atom that
+    reaches zero is dropped), also no worse than a. ``ok`` marks rows where the
+    factorisation succeeded (the returned point replaces a). Shapes: gw (R, m, m),
+    cw (R, m), a (R, m).
     """
     act = a > 0 if positive else a != 0
     s = torch.sign(a).double()
@@ -276,8 +279,25 @@ def _polish(gw: torch.Tensor, cw: torch.Tensor, a: torch.Tensor, lam: float,
     mat.diagonal(dim1=1, dim2=2).add_(1.0 - actd)
     rhs = (cw.double() - lam * s) * actd
     chol, info = torch.linalg.cholesky_ex(mat)
-    z = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1) * actd
-    ok = (info == 0) & torch.isfinite(z).all(1) & ((z * s > 0) | ~act).all(1)
+    z = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
+    z = torch.where(act, z, torch.zeros_like(z))  # exact zeros (no −0.0) off the support
+    good = (info == 0) & torch.isfinite(z).all(1)
+    flip = act & (z * s <= 0)
+    ok = good & ~flip.any(1)
+    # rows where some coefficient would change sign: step from a towards z up to the first
+    # zero crossing and drop that atom (the objective is convex along the segment and
+    # smallest at z, so it decreases; feature-sign search, Lee et al. 2007)
+    part = good & ~ok
+    if bool(part.any()):
+        ad = a.double()
+        frac = torch.where(flip, ad / (ad - z).where(flip, torch.ones_like(z)),
+                           torch.full_like(z, 2.0))
+        t_star = frac.amin(1, keepdim=True).clamp(0, 1)
+        moved = ad + t_star * (z - ad)
+        moved = torch.where(frac <= t_star, torch.zeros_like(moved), moved)
+        moved = torch.where((moved * s > 0) & act, moved, torch.zeros_like(moved))
+        z = torch.where(part[:, None], moved, z)
+        ok = ok | part
     return z.to(a.dtype), ok
 
 
@@ -309,15 +329,14 @@ def _polish_support(gw: torch.Tensor, cw: torch.Tensor, a: torch.Tensor, lam: fl
 
 
 def _sparse_times(a: torch.Tensor, dictionary: torch.Tensor, positive: bool) -> torch.Tensor:
-    """aΦ for sparse codes a (R, K): gathers only the support's atoms."""
-    idx = _support_index(a, positive)
-    if idx is None:
+    """aΦ for codes a (R, K): a sparse-dense product when a is sparse (about twice as fast
+    as the dense one at 1% density), else dense."""
+    nnz = int((a != 0).sum())
+    if nnz == 0:
         return a.new_zeros(a.shape[0], dictionary.shape[1])
-    if 4 * idx.shape[1] >= a.shape[1]:
-        return a @ dictionary
-    vals = a.gather(1, idx)
-    atoms = dictionary.index_select(0, idx.reshape(-1)).view(*idx.shape, -1)
-    return torch.bmm(vals.unsqueeze(1), atoms).squeeze(1)
+    if nnz * 10 < a.numel():
+        return torch.sparse.mm(a.to_sparse(), dictionary)
+    return a @ dictionary
 
 
 class _Problem(NamedTuple):
@@ -332,13 +351,16 @@ class _Problem(NamedTuple):
 def _certified_fista(prob: _Problem, data: dict, a: torch.Tensor, *, lip: torch.Tensor,
                      lam: float, positive: bool, max_iter: int, tol: float, kkt_tol: float,
                      check_every: int, restart: bool, first_check: int = 10,
+                     check_start: bool = False,
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """FISTA with adaptive restart, interleaved with exact support steps and KKT checks.
 
     Every few iterations (10, then gaps growing by 1.5×, or when the relative change of the
-    codes falls below ``tol``) each row gets the exact minimiser on its support when that
-    keeps the signs (:func:`_polish`), and rows whose KKT residual is within
-    ``kkt_tol``·λ (+ rounding floor) are finished and removed from the batch.
+    codes falls below ``tol``) each row whose support was stable over the last 4 iterations
+    gets the exact minimiser on its support when that keeps the signs (:func:`_polish`),
+    and rows whose KKT residual is within ``kkt_tol``·λ (+ rounding floor) are finished and
+    removed from the batch. ``check_start``: check before the first iteration (warm
+    starts that may already be optimal).
 
     Returns (codes, certified (R,), violation (R,), iterations).
     """
@@ -352,10 +374,13 @@ def _certified_fista(prob: _Problem, data: dict, a: torch.Tensor, *, lip: torch.
     t = torch.ones(n, 1, dtype=a.dtype, device=a.device)
     it = 0
     gap = first_check
-    next_check = 0 if bool((a != 0).any()) else first_check
+    next_check = 0 if check_start else first_check
+    prev_act = None
     while idx.numel():
         stalled = False
         if it != next_check and it < max_iter:
+            if it == next_check - 4:
+                prev_act = a != 0  # supports 4 iterations before the check
             a_new = soft_threshold(y - step * prob.grad(data, y), step * lam,
                                    positive=positive)
             diff = a_new - a
@@ -375,15 +400,33 @@ def _certified_fista(prob: _Problem, data: dict, a: torch.Tensor, *, lip: torch.
                 stalled = float(diff.norm()) <= tol * max(float(a.norm()), 1e-12)
             if not (it == next_check or it >= max_iter or stalled):
                 continue
-        # exact step on the support, then the certificate
-        z, ok = prob.polish(data, a)
-        if bool(ok.any()):
-            a = torch.where(ok[:, None], z, a)
-            y = torch.where(ok[:, None], a, y)
-            t = torch.where(ok[:, None], torch.ones_like(t), t)
-        viol, thr = prob.kkt(data, a)
-        done = viol <= kkt_tol * lam + thr
-        if it >= max_iter:
+        # exact step on the support, then the certificate, for the rows whose support has
+        # not changed over the last iterations (all rows at the last check)
+        final = it >= max_iter
+        if prev_act is None or final:
+            sel = torch.arange(idx.numel(), device=a.device)
+        else:
+            sel = torch.nonzero(((a != 0) == prev_act).all(1)).flatten()
+        prev_act = None
+        done = torch.zeros(idx.numel(), dtype=torch.bool, device=a.device)
+        viol = torch.full((idx.numel(),), float("inf"), dtype=a.dtype, device=a.device)
+        thr = torch.zeros_like(viol)
+        if sel.numel():
+            sub = data if sel.numel() == idx.numel() else {
+                key: val.index_select(0, sel) for key, val in data.items()}
+            a_sel = a.index_select(0, sel)
+            z, ok = prob.polish(sub, a_sel)
+            a_sel = torch.where(ok[:, None], z, a_sel)
+            v_sel, thr_sel = prob.kkt(sub, a_sel)
+            a[sel] = a_sel
+            okf = torch.zeros(idx.numel(), dtype=torch.bool, device=a.device)
+            okf[sel] = ok
+            y = torch.where(okf[:, None], a, y)
+            t = torch.where(okf[:, None], torch.ones_like(t), t)
+            viol[sel] = v_sel
+            thr[sel] = thr_sel
+            done = viol <= kkt_tol * lam + thr
+        if final:
             done = torch.ones_like(done)
         if bool(done.any()):
             rows = idx[done]
@@ -571,10 +614,11 @@ def _encode_rows(x: torch.Tensor, dictionary: torch.Tensor, gram: torch.Tensor |
         # FISTA over all atoms for what is left (or everything when size is None)
         dense = _dense_problem(dictionary, gram, lam, positive, gmax)
         lip = torch.tensor(lip_global(), dtype=x.dtype, device=x.device)
+        rows_a = a.index_select(0, todo)
         sol, cert, viol, it = _certified_fista(
-            dense, {"corr": corr.index_select(0, todo)}, a.index_select(0, todo), lip=lip,
+            dense, {"corr": corr.index_select(0, todo)}, rows_a, lip=lip,
             lam=lam, positive=positive, max_iter=max_iter, tol=tol, kkt_tol=kkt_tol,
-            check_every=check_every, restart=restart)
+            check_every=check_every, restart=restart, check_start=bool((rows_a != 0).any()))
         a[todo] = sol
         total_it += it
         if not bool(cert.all()):
@@ -636,8 +680,9 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
     chunk_size : int, optional
         Rows solved together (memory ~ chunk_size·K); default 2²⁴/K.
     working_set : "auto", int, None or 0
-        Initial working-set size m (≥ 1). ``"auto"``/``None``: 32 when K ≥ 128, else FISTA
-        over all atoms; ``0``: always FISTA over all atoms.
+        Initial working-set size m (≥ 1). ``"auto"``/``None``: 32 when K ≥ 128 (sets grow
+        by rounds as needed; starting larger measured slower), else FISTA over all atoms;
+        ``0``: always FISTA over all atoms.
     kkt_tol : float
         Certificate tolerance, relative to λ.
     max_rounds : int
