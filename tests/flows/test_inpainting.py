@@ -60,6 +60,19 @@ def test_local_objective_equals_whole_flow_up_to_a_constant_with_equal_gradients
     assert torch.allclose(diffs[0], diffs[2], atol=1e-9)
 
 
+def test_local_and_whole_paths_take_the_same_steps_two_channels_at_the_border():
+    torch.manual_seed(0)
+    flow = RGFlow(16, 2, n_layers=1, hidden=16, n_resblocks=1, n_mlp=1, dtype=torch.float64)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = torch.rand(2, 2, 16, 16, dtype=torch.float64)
+    mask = _mask(16, slice(0, 3), slice(14, 16))  # blocks wrap around (periodic boundary)
+    a, _ = inpaint(flow, x, mask, steps=6)
+    b, _ = inpaint(flow, x, mask, steps=6, local=False)
+    assert torch.allclose(a, b, atol=1e-9)
+
+
 def test_local_and_whole_paths_take_the_same_steps():
     flow, x, mask = _flow(), _images(), _mask()
     a, ca = inpaint(flow, x, mask, steps=15, local=True)

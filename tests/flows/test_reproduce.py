@@ -24,3 +24,10 @@ def test_reproduce_tiny_contract(tmp_path):
                                  out=tmp_path), TINY)
     first = report.claims[0].measured_value
     assert again.claims[0].measured_value == first  # from the cache, same numbers
+
+
+def test_every_config_runs_three_seeds():
+    from reprlab.flows.reproduce import FULL, QUICK
+
+    assert all(c.n_seeds >= 3 for c in (TINY, QUICK, FULL))
+    assert QUICK.bench_sizes == FULL.bench_sizes == (16, 32, 64, 128)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from reprlab.lie import (
     LieSparseCoding,
@@ -340,3 +341,34 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
     with pytest.raises(SettingsMismatch, match="lr_templates"):
         fit_lie(model, x, epochs=2, batch_size=20, max_iter=10, checkpoint_dir=tmp_path,
                 resume=True, lr_templates=0.01)
+
+
+def test_user_module_and_plain_optim_loop():
+    class ShapeModel(nn.Module):  # a user's own module holding the Lie model
+        def __init__(self):
+            super().__init__()
+            self.lie = LieSparseCoding(16, 2, 3, 1, frequencies=omega, sigma=0.1, lam=1.0,
+                                       grid_size=16, em_steps=1)
+
+        def forward(self, x):
+            out = self.lie.infer(x, max_iter=30)  # E-step (no gradient)
+            return -F.mean_field_log_likelihood(x, out.alpha, out.cos_moment,
+                                                out.sin_moment, weight=self.lie.weight,
+                                                templates=self.lie.templates, sigma=0.1)
+
+    x, _, _, w_true, omega, _ = _synthetic(n=60)
+    model = ShapeModel()
+    with torch.no_grad():
+        model.lie.weight.copy_(w_true)
+    opt = torch.optim.SGD([model.lie.templates], lr=1e-4)  # plain torch.optim on Ψ
+    losses = []
+    for _ in range(8):
+        loss = model(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.lie.templates /= model.lie.templates.norm(dim=0, keepdim=True)
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    assert torch.isfinite(model.lie.templates).all()
