@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
@@ -191,6 +192,29 @@ def _workers() -> int:
     return max(1, min(cores, 2))
 
 
+def _pool_jobs(cfg: Sketch3DConfig, dd: dict[str, Any], todo: list[int], names: list[str],
+               workers: int, sketch_res: dict[int, dict[str, Any]],
+               net_res: dict[tuple[int, int], dict[str, Any]]) -> None:
+    """Run the seeds' sketch/standardizer jobs, then their nets' jobs, in ``workers``
+    spawned processes (one thread each), filling ``sketch_res`` and ``net_res``."""
+    mp = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=mp) as pool:
+        pending = {pool.submit(_job, "sketches", cfg, dd, seed, threads=1): ("s", seed, 0)
+                   for seed in todo}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                kind, seed, k = pending.pop(fut)
+                if kind == "s":
+                    sketch_res[seed] = fut.result()
+                    for j, n in enumerate(names):
+                        f = pool.submit(_job, "net", cfg, dd, seed, j,
+                                        sketch_res[seed]["inputs"][n], threads=1)
+                        pending[f] = ("n", seed, j)
+                else:
+                    net_res[seed, k] = fut.result()
+
+
 def _run_seeds(ctx: Any, cfg: Sketch3DConfig, data: ShapeData,
                seeds: list[int]) -> list[dict[str, Any]]:
     """Every seed's results, from ``ctx.store`` or computed (in 2 worker processes when 2
@@ -208,29 +232,21 @@ def _run_seeds(ctx: Any, cfg: Sketch3DConfig, data: ShapeData,
     dd = data.to_dict()
     sketch_res: dict[int, dict[str, Any]] = {}
     net_res: dict[tuple[int, int], dict[str, Any]] = {}
-    if workers == 1:
-        for seed in todo:
+    if workers > 1 and todo:
+        try:
+            _pool_jobs(cfg, dd, todo, names, workers, sketch_res, net_res)
+        except BrokenProcessPool:
+            # e.g. a calling script without an `if __name__ == "__main__":` guard, which
+            # spawned workers cannot import; in-process jobs give the same numbers
+            print("reprlab sketch3d: worker processes failed to start; running the seeds in "
+                  "this process instead", flush=True)
+    for seed in todo:
+        if seed not in sketch_res:
             sketch_res[seed] = _job("sketches", cfg, dd, seed, progress=ctx.progress)
-            for k, n in enumerate(names):
+        for k, n in enumerate(names):
+            if (seed, k) not in net_res:
                 net_res[seed, k] = _job("net", cfg, dd, seed, k, sketch_res[seed]["inputs"][n],
                                         progress=ctx.progress)
-    elif todo:
-        mp = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=mp) as pool:
-            pending = {pool.submit(_job, "sketches", cfg, dd, seed, threads=1): ("s", seed, 0)
-                       for seed in todo}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    kind, seed, k = pending.pop(fut)
-                    if kind == "s":
-                        sketch_res[seed] = fut.result()
-                        for j, n in enumerate(names):
-                            f = pool.submit(_job, "net", cfg, dd, seed, j,
-                                            sketch_res[seed]["inputs"][n], threads=1)
-                            pending[f] = ("n", seed, j)
-                    else:
-                        net_res[seed, k] = fut.result()
     for seed in todo:
         sk = sketch_res[seed]
         nets = {n: net_res[seed, k] for k, n in enumerate(names)}
