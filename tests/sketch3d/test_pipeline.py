@@ -155,3 +155,29 @@ def test_config_validation():
         Sketch3DConfig(categories=("sofa",))
     with pytest.raises(ValueError, match="n_seeds"):
         Sketch3DConfig(n_seeds=0)
+
+
+def test_worker_pool_gives_the_in_process_numbers(tiny_run, tmp_path):
+    """Seeds' jobs in 2 spawned workers (any config but tiny) match the in-process run."""
+    from reprlab.sketch3d import reproduce as rep
+
+    if rep._workers() < 2:
+        pytest.skip("needs 2 usable cores")
+    _, report = tiny_run
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ctx1 = ReproduceContext(method="sketch3d", config_name="tiny", config=TINY,
+                                out=tmp_path / "a")
+        inproc = run(ctx1, TINY)
+    finally:
+        torch.set_num_threads(threads)
+    ctx2 = ReproduceContext(method="sketch3d", config_name="pool", config=TINY,
+                            out=tmp_path / "b")
+    pooled = run(ctx2, TINY)
+    assert pooled.results["seconds"]["workers"] == 2
+    a = inproc.results["per_seed_cd_free_hand"]
+    b = pooled.results["per_seed_cd_free_hand"]
+    for name in a:
+        assert np.allclose(a[name], b[name], rtol=1e-3), name
+    assert (ctx2.work_dir / MODEL_FILE).exists()
