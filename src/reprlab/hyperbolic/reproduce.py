@@ -358,7 +358,9 @@ def run(ctx, cfg: HyperbolicConfig) -> MethodReport:
             "attack": mnist_test.subset(cfg.attack_samples, seed=ctx.seed),
             "masking": mnist_test.subset(cfg.masking_samples, seed=ctx.seed)}
     seeds = ctx.seeds(cfg.seeds)
-    per_seed = [_one_seed(ctx, cfg, s, data) for s in ctx.bar(seeds, desc="hyperbolic seeds")]
+    per_seed = [ctx.store.cached(f"measurements-seed{s}", lambda s=s: _one_seed(ctx, cfg, s, data),
+                                 extra={"seed": s})
+                for s in ctx.bar(seeds, desc="hyperbolic seeds")]
     n_test = len(mnist_test)
 
     def over(fn) -> list[float]:
