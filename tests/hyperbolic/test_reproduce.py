@@ -26,7 +26,7 @@ def test_tiny_run_emits_every_registered_claim(tmp_path):
     data = load_method_json(path)
     assert json.dumps(data)
     ood = data["claims"][4]
-    assert "max-logit" in ood["note"] and "max logit" in ood["control"]
+    assert "max-logit" in ood["note"] and "maximum logit" in ood["control"]
     # distinct values per score are reported; the max logit never ties more than the distance
     ties = data["results"]["ood_distinct_fraction"]
     assert (ties["mnist_to_fashion clipped max_logit"]
