@@ -343,7 +343,7 @@ def _strict_wins(diffs: list[list[float]]) -> tuple[int, list[bool]]:
     summary="Clipped hyperbolic classifiers: Poincaré-ball heads with feature clipping",
     paper="arXiv:2107.11472", claims=CLAIMS,
     configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 15, "quick": 120, "full": 1000}, version=2)
+    seconds={"tiny": 15, "quick": 150, "full": 1000}, version=2)
 def run(ctx, cfg: HyperbolicConfig) -> MethodReport:
     """Train, attack and score the three heads over ``cfg.seeds`` seeds; judge the claims."""
     if not cfg.seeds >= 3:
@@ -358,7 +358,9 @@ def run(ctx, cfg: HyperbolicConfig) -> MethodReport:
             "attack": mnist_test.subset(cfg.attack_samples, seed=ctx.seed),
             "masking": mnist_test.subset(cfg.masking_samples, seed=ctx.seed)}
     seeds = ctx.seeds(cfg.seeds)
-    per_seed = [_one_seed(ctx, cfg, s, data) for s in ctx.bar(seeds, desc="hyperbolic seeds")]
+    per_seed = [ctx.store.cached(f"measurements-seed{s}", lambda s=s: _one_seed(ctx, cfg, s, data),
+                                 extra={"seed": s})
+                for s in ctx.bar(seeds, desc="hyperbolic seeds")]
     n_test = len(mnist_test)
 
     def over(fn) -> list[float]:
