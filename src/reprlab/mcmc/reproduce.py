@@ -64,7 +64,12 @@ TARGETS = {
 
 @dataclass(frozen=True)
 class MCMCConfig:
-    """Sizes of a reproduction run (see the module docstring for the deviations)."""
+    """Sizes of a reproduction run (see the module docstring for the deviations).
+
+    ``max_tree_depth`` caps NUTS when sampling, ``warmup_max_tree_depth`` during its window
+    adaptation and the BLR start pre-run (quick: 6, i.e. ≤ 63 leapfrog steps per draw, for the
+    CPU budget; full: 10, NumPyro's and Stan's default).
+    """
 
     n_seeds: int = 3
     train_iters: int = 300
@@ -76,12 +81,12 @@ class MCMCConfig:
     init_step_size: float = 0.1
     n_chains: int = 16
     burn_in: int = 20
-    n_steps: int = 300
-    warmup: int = 200
+    n_steps: int = 200
+    warmup: int = 150
     hmc_lengths: tuple[int, ...] = (5, 20)
-    max_tree_depth: int = 10
-    warmup_max_tree_depth: int = 10
-    start_warmup: int = 200
+    max_tree_depth: int = 6
+    warmup_max_tree_depth: int = 6
+    start_warmup: int = 150
     nuts_dense: bool = True
     # image EBM part
     ebm_images: int = 512
@@ -104,7 +109,7 @@ TINY = MCMCConfig(train_iters=4, train_chains=8, hidden=8, n_chains=4, burn_in=2
                   ebm_eval_steps=3)
 FULL = MCMCConfig(train_iters=3000, train_chains=256, lr=5e-3, beta_rate=0.3, n_chains=32,
                   n_steps=2000, burn_in=200, warmup=1000, hmc_lengths=(5, 10, 20, 40, 80),
-                  start_warmup=1000, ebm_images=5000, ebm_channels=32, ebm_train_steps=2000,
+                  max_tree_depth=10, warmup_max_tree_depth=10, start_warmup=1000, ebm_images=5000, ebm_channels=32, ebm_train_steps=2000,
                   ebm_sampler_iters=1000, ebm_chains=32, ebm_hidden=256, ebm_eval_steps=100)
 
 # -- claims, declared before any run -------------------------------------------------------
