@@ -109,7 +109,8 @@ TINY = MCMCConfig(train_iters=4, train_chains=8, hidden=8, n_chains=4, burn_in=2
                   ebm_eval_steps=3)
 FULL = MCMCConfig(train_iters=3000, train_chains=256, lr=5e-3, beta_rate=0.3, n_chains=32,
                   n_steps=2000, burn_in=200, warmup=1000, hmc_lengths=(5, 10, 20, 40, 80),
-                  max_tree_depth=10, warmup_max_tree_depth=10, start_warmup=1000, ebm_images=5000, ebm_channels=32, ebm_train_steps=2000,
+                  max_tree_depth=10, warmup_max_tree_depth=10, start_warmup=1000,
+                  ebm_images=5000, ebm_channels=32, ebm_train_steps=2000,
                   ebm_sampler_iters=1000, ebm_chains=32, ebm_hidden=256, ebm_eval_steps=100)
 
 # -- claims, declared before any run -------------------------------------------------------
