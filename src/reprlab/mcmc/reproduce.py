@@ -364,7 +364,10 @@ def run(ctx, cfg: MCMCConfig) -> MethodReport:
         target = get_target(short)
         per_seed = []
         for seed in seeds:
-            per_seed.append(_one_seed(short, target, cfg, seed, ctx))
+            per_seed.append(ctx.store.cached(
+                f"scores-{short}-seed{seed}",
+                lambda short=short, target=target, seed=seed: _one_seed(short, target, cfg,
+                                                                         seed, ctx)))
             if bar is not None:
                 bar.update(1)
         all_seeds[short] = per_seed
@@ -381,7 +384,9 @@ def run(ctx, cfg: MCMCConfig) -> MethodReport:
 
     # image EBM part
     net, data, ebm_steps = _ebm_energy(cfg, ctx)
-    ent = [_entropy_seed(net, data, cfg, seed) for seed in seeds]
+    ent = [ctx.store.cached(f"entropy-seed{seed}",
+                            lambda seed=seed: _entropy_seed(net, data, cfg, seed))
+           for seed in seeds]
     gaps = [e["neural_entropy_per_dim"] - e["langevin_entropy_per_dim"] for e in ent]
     acc_gaps = [abs(e["neural_acceptance"] - e["langevin_acceptance"]) for e in ent]
     report.add(ENTROPY.judge(
