@@ -102,9 +102,9 @@ class MCMCConfig:
 
 
 QUICK = MCMCConfig()
-TINY = MCMCConfig(train_iters=4, train_chains=8, hidden=8, n_chains=4, burn_in=2, n_steps=12,
-                  warmup=20, hmc_lengths=(3,), max_tree_depth=3, warmup_max_tree_depth=3,
-                  start_warmup=20, nuts_dense=False, ebm_images=64, ebm_channels=2,
+TINY = MCMCConfig(train_iters=2, train_chains=8, hidden=8, n_chains=4, burn_in=2, n_steps=12,
+                  warmup=10, hmc_lengths=(3,), max_tree_depth=3, warmup_max_tree_depth=3,
+                  start_warmup=10, nuts_dense=False, ebm_images=64, ebm_channels=2,
                   ebm_train_steps=2, ebm_batch=32, ebm_sampler_iters=2, ebm_chains=2, ebm_hidden=8,
                   ebm_eval_steps=3)
 FULL = MCMCConfig(train_iters=3000, train_chains=256, lr=5e-3, beta_rate=0.3, n_chains=32,
