@@ -226,3 +226,43 @@ def test_sampling_kernel_builds_no_graph_and_rejects_bad_starts():
         train_sampler(prop, logp, torch.zeros(2, 4), n_iters=0, generator=g)
     with pytest.raises(ValueError, match="lr"):
         train_sampler(prop, logp, torch.zeros(2, 4), n_iters=1, generator=g, lr=float("nan"))
+
+
+def test_user_module_target_and_plain_optim_training_loop():
+    """A user's nn.Module energy as the target; the proposal trained by a plain torch.optim
+    loop on its exact log-acceptance and entropy; then NUTS and the neural kernel sample it."""
+    from torch import nn
+
+    from reprlab.samplers import nuts, window_adaptation
+
+    class Energy(nn.Module):  # a user's quadratic-plus-quartic energy with parameters
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor([0.5, 1.0, 2.0]))
+
+        def forward(self, x):
+            return 0.5 * (x / self.scale).pow(2).sum(1) + 0.05 * x.pow(4).sum(1)
+
+    energy = Energy()
+    logp = lambda x: -energy(x)  # noqa: E731
+    g = torch.Generator().manual_seed(0)
+    prop = GradientCouplingProposal(3, hidden=16, step_size=0.3, generator=g)
+    opt = torch.optim.Adam(prop.parameters(), lr=5e-3)
+    x = torch.randn(64, 3, generator=g)
+    for _ in range(15):
+        out = prop.propose(x, logp, generator=g, create_graph=True)
+        loss = F.entropy_loss(out.log_accept.clamp(max=0), out.entropy_surrogate, beta=0.01)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        x = torch.where((torch.rand(64, 1, generator=g) < out.log_accept.detach().exp()
+                         .clamp(max=1)[:, None]), out.x_prop.detach(), x)
+    assert all(p.grad is not None for p in prop.parameters() if p.requires_grad)
+    assert energy.scale.grad is None or torch.isfinite(energy.scale.grad).all()
+    state, draws, infos = sample_chain(neural_mcmc(logp, prop), neural_mcmc(logp, prop).init(x),
+                                       20, generator=g)
+    assert torch.isfinite(draws).all()
+    (st, params), _ = window_adaptation(nuts, logp, max_tree_depth=4).run(x[:8], 40,
+                                                                           generator=g)
+    st, draws, _ = sample_chain(nuts(logp, **params), st, 10, generator=g)
+    assert torch.isfinite(draws).all() and not draws.requires_grad

@@ -68,7 +68,7 @@ def run_and_score(algo, state, *, n_steps: int, burn_in: int,
         seconds = time.perf_counter() - start
     n_chains = draws.shape[1]
     used = state.n_grad_evals - n0
-    out = summarize(draws, n_grad_evals=used, seconds=seconds)
+    out = summarize(draws, n_grad_evals=used, seconds=seconds, tail=False)
     out["acceptance"] = float(torch.stack([torch.as_tensor(i.acceptance_rate).double()
                                            for i in infos]).mean()) if infos else math.nan
     burn = torch.as_tensor(n0 - n_start).double()

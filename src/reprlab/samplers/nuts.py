@@ -158,20 +158,27 @@ def build_kernel(*, max_tree_depth: int = 10, divergence_threshold: float = 1000
                 rows = None if bool(a.all()) else a.nonzero().squeeze(1)
                 cx, cr, clp, cg = _leapfrog_rows(logdensity_fn, cx, cr, cg, signed_eps,
                                                  metric.velocity, rows)
-                n_steps = n_steps + a.long()
                 delta = torch.nan_to_num(-clp + kin(cr) - h0, nan=torch.inf,
                                          posinf=torch.inf)
-                lw_leaf = torch.where(a, -delta, neg_inf)
-                div = a & (delta > divergence_threshold)
-                sum_acc = sum_acc + torch.where(a, (-delta).clamp(max=0.0).exp(), 0.0)
+                if rows is None:  # every chain still building: no masks needed
+                    n_steps = n_steps + 1
+                    lw_leaf = -delta
+                    div = delta > divergence_threshold
+                    sum_acc = sum_acc + lw_leaf.clamp(max=0.0).exp()
+                    sub_rho = sub_rho + cr
+                else:
+                    n_steps = n_steps + a.long()
+                    lw_leaf = torch.where(a, -delta, neg_inf)
+                    div = a & (delta > divergence_threshold)
+                    sum_acc = sum_acc + torch.where(a, (-delta).clamp(max=0.0).exp(), 0.0)
+                    sub_rho = sub_rho + _where(a, cr, torch.zeros_like(cr))
                 # progressive uniform sampling inside the subtree
                 new_lw = torch.logaddexp(sub_lw, lw_leaf)
                 p_take = torch.nan_to_num((lw_leaf - new_lw).exp(), nan=0.0)
                 take = a & (rand() < p_take)
                 sx, sg = _where(take, cx, sx), _where(take, cg, sg)
                 slp = torch.where(take, clp, slp)
-                sub_lw = torch.where(a, new_lw, sub_lw)
-                sub_rho = sub_rho + _where(a, cr, torch.zeros_like(cr))
+                sub_lw = new_lw if rows is None else torch.where(a, new_lw, sub_lw)
                 # iterative U-turn checks on the balanced sub-subtrees ending at leaf k
                 idx_min, idx_max = _leaf_ckpt_idxs(k)
                 turn = torch.zeros_like(a)
