@@ -2,7 +2,8 @@
 
 Opens ``DIR/index.html`` (default: the quick reproduction's browser) in Debian's headless
 Chromium, types a query in the search box, saves the list, then opens the first match and
-saves its factor page. Run after ``reprlab reproduce transformer_factors --quick --out reprlab-out``:
+saves its factor page. Run after
+``reprlab reproduce transformer_factors --quick --out reprlab-out``:
 
     python benchmarks/factors_browser_screenshot.py reprlab-out/factors/browser --query court
 """
