@@ -166,3 +166,17 @@ def test_metrics_raise_on_nan_empty_and_out_of_range():
         robust_accuracy(model, (img * 255, y), eps=0.1)
     with pytest.raises(ValueError, match="empty"):
         robust_accuracy(model, (img[:0], y[:0]), eps=0.1)
+
+
+def test_margin_pgd_is_at_least_as_strong_and_checks_its_loss():
+    from reprlab.eval import pgd
+
+    g = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x = torch.rand(64, 1, 4, 4, generator=g)
+    y = model(x).argmax(-1)  # every input classified right before the attack
+    adv = pgd(model, x, y, eps=0.3, steps=20, loss="margin", generator=g)
+    assert (adv - x).abs().max() <= 0.3 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    assert (model(adv).argmax(-1) == y).float().mean() < 1.0
+    with pytest.raises(ValueError, match="loss must be one of"):
+        pgd(model, x, y, eps=0.1, loss="hinge")

@@ -27,10 +27,20 @@ def _check_inputs(x: torch.Tensor, clip_min: float, clip_max: float) -> None:
     check_range("x", x, clip_min, clip_max)
 
 
-def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+_LOSSES = ("ce", "margin")
+
+
+def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                loss: str = "ce") -> torch.Tensor:
     x = x.detach().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y)
-    (grad,) = torch.autograd.grad(loss, x)
+    logits = model(x)
+    if loss == "ce":
+        value = F.cross_entropy(logits, y)
+    else:  # the margin max_{j≠y} z_j − z_y (Carlini & Wagner): no softmax saturation to hide
+        true = logits.gather(1, y[:, None])[:, 0]
+        other = logits.scatter(1, y[:, None], float("-inf")).max(1).values
+        value = (other - true).sum()
+    (grad,) = torch.autograd.grad(value, x)
     return grad
 
 
@@ -46,12 +56,16 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int = 10,
         step_size: float | None = None, random_start: bool = True,
         generator: torch.Generator | None = None, clip_min: float = 0.0,
-        clip_max: float = 1.0) -> torch.Tensor:
+        clip_max: float = 1.0, loss: str = "ce") -> torch.Tensor:
     """Projected gradient descent in the L∞ ball of radius ``eps`` (Madry et al. 2018).
 
     ``step_size`` defaults to ``2.5·eps/steps``; ``random_start`` begins at a uniform point
-    of the ball (drawn from ``generator``).
+    of the ball (drawn from ``generator``). ``loss="margin"`` ascends the logit margin
+    instead of the cross-entropy: the usual check for gradient masking (a defence whose
+    gain vanishes under it was hiding its gradients, not robust).
     """
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
     _check_eps(eps)
     check_positive("steps", steps, integer=True)
     check_positive("step_size", step_size, allow_none=True)
@@ -64,7 +78,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps
     else:
         adv = x0.clone()
     for _ in range(steps):
-        grad = _input_grad(model, adv, y)
+        grad = _input_grad(model, adv, y, loss)
         adv = adv + alpha * grad.sign()
         adv = torch.min(torch.max(adv, x0 - eps), x0 + eps).clamp(clip_min, clip_max).detach()
     return adv
@@ -73,8 +87,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps
 def robust_accuracy(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.Tensor], *,
                     attack: str = "pgd", eps: float, steps: int = 10,
                     step_size: float | None = None, batch_size: int = 500,
-                    seed: int = 0) -> float:
-    """Accuracy under ``attack`` ("fgsm" or "pgd") at L∞ radius ``eps``."""
+                    seed: int = 0, loss: str = "ce") -> float:
+    """Accuracy under ``attack`` ("fgsm" or "pgd") at L∞ radius ``eps``; ``loss`` is the
+    PGD objective (``"ce"`` or ``"margin"``, see :func:`pgd`)."""
     if attack not in ("fgsm", "pgd"):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
     _check_eps(eps)
@@ -88,7 +103,8 @@ def robust_accuracy(model: nn.Module, data: Dataset | tuple[torch.Tensor, torch.
         elif attack == "fgsm":
             adv = fgsm(model, x, y, eps=eps)
         else:
-            adv = pgd(model, x, y, eps=eps, steps=steps, step_size=step_size, generator=g)
+            adv = pgd(model, x, y, eps=eps, steps=steps, step_size=step_size, generator=g,
+                      loss=loss)
         with torch.no_grad():
             correct += (model(adv).argmax(-1) == y).sum().item()
         total += y.numel()

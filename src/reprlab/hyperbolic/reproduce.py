@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as TF
 from torch import nn
 
 from reprlab.claims import ClaimSpec, Criterion, Measured
@@ -185,33 +184,6 @@ def _train(ctx, cfg: HyperbolicConfig, kind: str, train: ImageDataset, seed: int
 
 
 # --------------------------------------------------------------------------- measurements
-def _margin_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float,
-                steps: int, generator: torch.Generator) -> torch.Tensor:
-    """L∞ PGD ascending the margin ``max_{j≠y} z_j − z_y`` (Carlini & Wagner), random start,
-    step ``2.5ε/steps``: the gradient-masking check (no softmax saturation to hide behind)."""
-    alpha = 2.5 * eps / steps
-    noise = torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1
-    adv = (x + eps * noise).clamp(0, 1)
-    onehot = TF.one_hot(y, 10).bool()
-    for _ in range(steps):
-        adv = adv.detach().requires_grad_(True)
-        logits = model(adv)
-        other = logits.masked_fill(onehot, float("-inf")).max(-1).values
-        margin = other - logits[onehot]
-        (grad,) = torch.autograd.grad(margin.sum(), adv)
-        adv = torch.min(torch.max(adv + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
-    return adv.detach()
-
-
-def _margin_robust_accuracy(model: nn.Module, data: ImageDataset, *, eps: float, steps: int,
-                            seed: int) -> float:
-    g = torch.Generator().manual_seed(seed)
-    x, y = data.images, data.labels
-    adv = _margin_pgd(model, x, y, eps=eps, steps=steps, generator=g)
-    with torch.no_grad():
-        return float((model(adv).argmax(-1) == y).float().mean())
-
-
 def _scores(model: nn.Module, data: ImageDataset) -> dict[str, torch.Tensor]:
     """OOD scores (higher = in-distribution): the pre-registered max logit, and for a
     hyperbolic head the pre-clip feature norm and the distance to the origin (reported)."""
@@ -258,8 +230,9 @@ def _one_seed(ctx, cfg: HyperbolicConfig, seed: int, data: dict[str, ImageDatase
                                                          eps=eps, steps=cfg.pgd_steps,
                                                          seed=seed)
         for eps in cfg.masking_eps:
-            row[f"pgd{cfg.masking_steps}-margin {eps}"] = _margin_robust_accuracy(
-                model, data["masking"], eps=eps, steps=cfg.masking_steps, seed=seed)
+            row[f"pgd{cfg.masking_steps}-margin {eps}"] = robust_accuracy(
+                model, data["masking"], attack="pgd", eps=eps, steps=cfg.masking_steps,
+                loss="margin", seed=seed)
         robust[kind] = row
     out["robust"] = robust
 

@@ -22,7 +22,7 @@ from reprlab.checkpoint import settings_hash
 from reprlab.claims import ClaimSpec, Criterion, Measured
 from reprlab.data import ImageDataset, load_fashion_mnist
 from reprlab.eval import accuracy, robust_accuracy
-from reprlab.nets import count_params, resnet
+from reprlab.nets import resnet
 from reprlab.ortho.modules import (
     OrthogonalRegularizer,
     layer_spectra,
@@ -31,7 +31,7 @@ from reprlab.ortho.modules import (
 )
 from reprlab.registry import register_method
 from reprlab.report import MethodReport
-from reprlab.train import fit
+from reprlab.train import cosine_schedule, train_eval
 
 __all__ = ["OrthoConfig", "TINY", "QUICK", "FULL", "CLAIMS", "run"]
 
@@ -166,17 +166,11 @@ def _diagnose(model: nn.Module, test: ImageDataset, cfg: OrthoConfig,
     return out
 
 
-def _train_eval(model: nn.Module, train: Any, test: Any, cfg: Any, *, seed: int, progress: bool,
-                desc: str, checkpoint_dir: Any = None, regularizer: Any = None
-                ) -> dict[str, float]:
+def _fit_args(cfg: Any) -> dict[str, Any]:
     """Adam with a per-epoch cosine decay of the lr (the official scripts decay theirs: a
-    constant lr makes the last epoch's accuracy noisy), then test accuracy and size."""
-    torch.manual_seed(seed)
-    fit(model, train, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
-        progress=progress, desc=desc, regularizer=regularizer, checkpoint_dir=checkpoint_dir,
-        resume=checkpoint_dir is not None,
-        scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs))
-    return {"params": count_params(model), "acc": accuracy(model, test)}
+    constant lr makes the last epoch's accuracy noisy)."""
+    return {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "scheduler": cosine_schedule(cfg.epochs)}
 
 
 class _Runner:
@@ -203,9 +197,9 @@ class _Runner:
             ckpt = None
             if cfg.checkpoint_epochs:
                 ckpt = ctx.store.subfolder(f"{name}-{settings_hash(ctx.settings())[:10]}")
-            res = _train_eval(model, self.train, self.test, cfg, seed=seed,
-                              progress=ctx.progress, desc=name, checkpoint_dir=ckpt,
-                              regularizer=reg)
+            res = train_eval(model, self.train, self.test, **_fit_args(cfg), seed=seed,
+                             progress=ctx.progress, desc=name, checkpoint_dir=ckpt,
+                             regularizer=reg)
             out = {"acc": float(res["acc"]), "val_acc": accuracy(model, self.val)}
             out.update(_diagnose(model, self.test, cfg, attack=kind != "kernel"))
             return out

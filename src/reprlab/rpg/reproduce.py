@@ -20,12 +20,11 @@ from torch import nn
 from reprlab.checkpoint import settings_hash
 from reprlab.claims import ClaimSpec, Criterion, Measured
 from reprlab.data import load_fashion_mnist
-from reprlab.eval import accuracy
 from reprlab.nets import count_params, resnet
 from reprlab.registry import register_method
 from reprlab.report import MethodReport
 from reprlab.rpg.modules import rpg, summary
-from reprlab.train import fit
+from reprlab.train import cosine_schedule, train_eval
 
 __all__ = ["RPGConfig", "TINY", "QUICK", "FULL", "CLAIMS", "run", "matched_plain_widths"]
 
@@ -135,17 +134,11 @@ def _bank(cfg: RPGConfig, frac: float) -> int:
     return max(1, round(frac * _shared_weights(cfg)))
 
 
-def _train_eval(model: nn.Module, train: Any, test: Any, cfg: Any, *, seed: int, progress: bool,
-                desc: str, checkpoint_dir: Any = None, regularizer: Any = None
-                ) -> dict[str, float]:
+def _fit_args(cfg: Any) -> dict[str, Any]:
     """Adam with a per-epoch cosine decay of the lr (the official scripts decay theirs: a
-    constant lr makes the last epoch's accuracy noisy), then test accuracy and size."""
-    torch.manual_seed(seed)
-    fit(model, train, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
-        progress=progress, desc=desc, regularizer=regularizer, checkpoint_dir=checkpoint_dir,
-        resume=checkpoint_dir is not None,
-        scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs))
-    return {"params": count_params(model), "acc": accuracy(model, test)}
+    constant lr makes the last epoch's accuracy noisy)."""
+    return {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "scheduler": cosine_schedule(cfg.epochs)}
 
 
 class _Runner:
@@ -172,8 +165,9 @@ class _Runner:
             ckpt = None
             if cfg.checkpoint_epochs:
                 ckpt = ctx.store.subfolder(f"{name}-{settings_hash(ctx.settings())[:10]}")
-            res = _train_eval(model, _cast(self.train, ctx), _cast(self.test, ctx), cfg,
-                              seed=seed, progress=ctx.progress, desc=name, checkpoint_dir=ckpt)
+            res = train_eval(model, _cast(self.train, ctx), _cast(self.test, ctx),
+                             **_fit_args(cfg), seed=seed, progress=ctx.progress, desc=name,
+                             checkpoint_dir=ckpt)
             out = {"params": int(res["params"]), "acc": float(res["acc"])}
             if name.startswith("rpg-"):
                 out["summary"] = str(summary(model))

@@ -3,6 +3,7 @@
 from reprlab.train.loop import (
     History,
     classification_step,
+    cosine_schedule,
     distributed_context,
     fit,
     is_main_process,
@@ -10,4 +11,4 @@ from reprlab.train.loop import (
 )
 
 __all__ = ["History", "classification_step", "distributed_context", "fit", "is_main_process",
-           "train_eval"]
+           "train_eval", "cosine_schedule"]

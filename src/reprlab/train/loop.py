@@ -36,7 +36,7 @@ from reprlab.data import make_loader
 from reprlab.utils import check_positive, progress_bar
 
 __all__ = ["History", "fit", "classification_step", "distributed_context", "is_main_process",
-           "train_eval"]
+           "train_eval", "cosine_schedule"]
 
 _FORMAT = 2  # checkpoint layout of fit(); bump when it changes
 StepFn = Callable[[nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
@@ -298,6 +298,7 @@ def train_eval(
     desc: str = "train",
     checkpoint_dir: str | Path | None = None,
     regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
+    scheduler: Any = None,
 ) -> dict[str, float]:
     """Train a classifier with :func:`fit` (Adam) and return its size and test accuracy.
 
@@ -309,7 +310,13 @@ def train_eval(
 
     torch.manual_seed(seed)
     hist = fit(model, train_data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-               progress=progress, desc=desc, regularizer=regularizer,
+               progress=progress, desc=desc, regularizer=regularizer, scheduler=scheduler,
                checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None)
     return {"params": count_params(model), "acc": accuracy(model, test_data),
             "train_loss": hist.last().get("loss", float("nan"))}
+
+
+def cosine_schedule(epochs: int) -> Callable[[torch.optim.Optimizer], Any]:
+    """A scheduler factory for :func:`fit`: cosine decay of the lr over ``epochs`` epochs."""
+    check_positive("epochs", epochs, integer=True)
+    return lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)

@@ -131,7 +131,7 @@ def _load_source(name: str, cfg: RunConfig, work: Any
     elif name == "word2vec":
         words, vecs, counts = train_word2vec(vector_size=cfg.w2v_vector_size,
                                              epochs=cfg.w2v_epochs,
-                                             cache=None if work is None else work / "w2v.npz")
+                                             cache=None if work is None else work / "w2v.pt")
         weights = log_frequency_weights(words, counts=counts)
     else:
         raise ValueError(f"unknown word-vector source {name!r}; use 'minilm' or 'word2vec'")

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reprlab.checkpoint import load_checkpoint, save_checkpoint
+
 __all__ = [
     "load_word_vectors",
     "save_word_vectors",
@@ -249,8 +251,9 @@ def train_word2vec(sentences: list[list[str]] | None = None, *, vector_size: int
                    ) -> tuple[list[str], torch.Tensor, np.ndarray]:
     """Train gensim word2vec (single worker, deterministic) on ``sentences``.
 
-    Default sentences: :func:`gensim_text_corpus`. With ``cache`` (a ``.npz`` path) the
-    result is saved and reloaded on later calls.
+    Default sentences: :func:`gensim_text_corpus`. With ``cache`` (a file path) the result
+    on the default corpus is saved atomically with its settings and reloaded only by a call
+    with the same settings (another setting retrains and says so).
 
     Returns
     -------
@@ -258,9 +261,16 @@ def train_word2vec(sentences: list[list[str]] | None = None, *, vector_size: int
     vectors : Tensor, shape (N, vector_size)
     counts : ndarray, shape (N,), corpus counts
     """
-    if cache is not None and Path(cache).is_file():
-        z = np.load(cache, allow_pickle=False)
-        return list(z["words"]), torch.from_numpy(z["vectors"]), z["counts"]
+    # the cache is keyed on every setting that shapes the vectors (and atomic): another
+    # vector size, window or seed never reads a stale file
+    settings = {"vector_size": vector_size, "window": window, "min_count": min_count,
+                "epochs": epochs, "seed": seed, "sg": sg,
+                "corpus": "gensim text8 sample" if sentences is None else "caller's"}
+    if cache is not None and sentences is None:
+        hit = load_checkpoint(cache, settings=settings, on_mismatch="fresh",
+                              fresh_hint="deleting the cache file")
+        if hit is not None:
+            return list(hit["words"]), hit["vectors"], hit["counts"]
     from gensim.models import Word2Vec
 
     if sentences is None:
@@ -270,9 +280,9 @@ def train_word2vec(sentences: list[list[str]] | None = None, *, vector_size: int
     words = list(model.wv.index_to_key)
     vectors = np.asarray(model.wv.vectors, dtype=np.float32)
     counts = np.array([model.wv.get_vecattr(w, "count") for w in words], dtype=np.int64)
-    if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, words=np.array(words), vectors=vectors, counts=counts)
+    if cache is not None and settings["corpus"] != "caller's":
+        save_checkpoint(cache, {"words": words, "vectors": torch.from_numpy(vectors),
+                                "counts": counts}, settings=settings)
     return words, torch.from_numpy(vectors), counts
 
 
