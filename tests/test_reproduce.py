@@ -105,3 +105,14 @@ def test_registration_is_validated():
         register_method("x", summary="", paper="", claims=("a string claim",),
                         configs={"tiny": 1, "quick": 1, "full": 1})
     assert get_method("toy-runner").claim_names == (TOY_CLAIM.name, TOY_SKIP.name)
+
+
+def test_jobs_runs_methods_in_worker_processes(tmp_path, capsys):
+    """--jobs 2: two real tiny configs in spawned workers, each with its own thread budget."""
+    reports = run_reproduce(["lie", "rpg"], config="tiny", out=tmp_path, jobs=2)
+    assert [r.method for r in reports] == ["lie", "rpg"]  # the order named, not finished
+    for rep in reports:
+        assert [c.name for c in rep.claims] == list(get_method(rep.method).claim_names)
+        assert load_method_json(tmp_path / f"{rep.method}.json")["config_name"] == "tiny"
+    assert "2 at a time" in capsys.readouterr().err
+    assert (tmp_path / "report.html").is_file()

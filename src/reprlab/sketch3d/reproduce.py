@@ -184,12 +184,14 @@ def _job(kind: str, cfg: Sketch3DConfig, data: dict[str, Any], seed: int, k: int
 
 
 def _workers() -> int:
-    """Worker processes for the seeds' jobs: one per usable core, at most 2 (the budget's)."""
+    """Worker processes for the seeds' jobs: one per usable core, at most 2 (the budget's),
+    and no more than this process's torch threads (under ``reprlab reproduce --jobs N`` each
+    method gets cores // N threads: its own pool must not oversubscribe the machine)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, 2))
+    return max(1, min(cores, 2, torch.get_num_threads()))
 
 
 def _pool_jobs(cfg: Sketch3DConfig, dd: dict[str, Any], todo: list[int], names: list[str],
