@@ -266,3 +266,19 @@ def test_user_module_target_and_plain_optim_training_loop():
                                                                            generator=g)
     st, draws, _ = sample_chain(nuts(logp, **params), st, 10, generator=g)
     assert torch.isfinite(draws).all() and not draws.requires_grad
+
+
+@pytest.mark.parametrize("name", ["icg", "roticg", "scg"])
+def test_closed_form_gradients_equal_autograd(name):
+    """The Gaussian targets' value_and_grad (used by the samplers) is autograd's answer."""
+    from reprlab.mcmc.targets import get_target
+    from reprlab.samplers.base import logdensity_and_grad
+
+    target = get_target(name)
+    x = torch.randn(7, target.dim, generator=torch.Generator().manual_seed(1)).double()
+    fast_logp, fast_grad = logdensity_and_grad(target.logdensity_fn, x)
+    xr = x.clone().requires_grad_(True)
+    logp = target.logdensity_fn(xr)
+    (grad,) = torch.autograd.grad(logp.sum(), xr)
+    assert torch.allclose(fast_logp, logp.detach(), rtol=1e-10, atol=1e-10)
+    assert torch.allclose(fast_grad, grad, rtol=1e-8, atol=1e-8)

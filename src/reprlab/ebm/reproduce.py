@@ -315,7 +315,7 @@ def _denoise_seed(net, control, clean, val, gauss, cfg, g) -> dict:
     summary="MDSM: energy-based model trained by multi-scale denoising score matching, "
             "sampled by annealed Langevin, normalized by AIS",
     paper=_PAPER, claims=CLAIMS, configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 15, "quick": 230, "full": 20000}, version=2)
+    seconds={"tiny": 15, "quick": 200, "full": 20000}, version=2)
 def run(ctx, cfg: EBMConfig) -> MethodReport:
     """Train ``cfg.n_seeds`` energies and judge every claim of :data:`CLAIMS`."""
     report = ctx.new_report()

@@ -262,7 +262,7 @@ def _imshow_grid(rows: list[torch.Tensor], titles: list[str] | None = None,
 @register_method("flows", summary="RG-Flow: hierarchical local normalizing flow, sparse prior",
                  paper="arXiv:2010.00029", claims=CLAIMS,
                  configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-                 seconds={"tiny": 16, "quick": 105, "full": 36000})
+                 seconds={"tiny": 16, "quick": 90, "full": 36000})
 def run(ctx, cfg: FlowsConfig) -> MethodReport:
     """All claims for ``cfg`` over ``cfg.n_seeds`` seeds."""
     from reprlab.report.plots import plt

@@ -316,7 +316,7 @@ def _strict_wins(diffs: list[list[float]]) -> tuple[int, list[bool]]:
     summary="Clipped hyperbolic classifiers: Poincaré-ball heads with feature clipping",
     paper="arXiv:2107.11472", claims=CLAIMS,
     configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 15, "quick": 150, "full": 1000}, version=2)
+    seconds={"tiny": 15, "quick": 300, "full": 1000}, version=2)
 def run(ctx, cfg: HyperbolicConfig) -> MethodReport:
     """Train, attack and score the three heads over ``cfg.seeds`` seeds; judge the claims."""
     if not cfg.seeds >= 3:

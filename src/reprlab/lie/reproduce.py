@@ -274,7 +274,7 @@ def _figures(report: MethodReport, kind: str, r: dict, cfg: LieConfig) -> None:
     paper="arXiv:2012.12071",
     claims=CLAIMS,
     configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 13, "quick": 30, "full": 14400},
+    seconds={"tiny": 13, "quick": 18, "full": 14400},
 )
 def run(ctx, cfg: LieConfig) -> MethodReport:
     """The four claims over ``cfg.n_seeds`` seeds, each learned model against its PCA start."""

@@ -48,9 +48,38 @@ class Target:
         return torch.randn(n, self.dim, generator=generator)
 
 
+def _with_value_and_grad(logp: Callable[[torch.Tensor], torch.Tensor],
+                         value_and_grad: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+                         ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Attach a closed-form ``(logp, ∇logp)`` that the samplers use instead of autograd
+    (``reprlab.samplers.logdensity_and_grad``); ``logp`` itself stays differentiable."""
+    logp.value_and_grad = value_and_grad  # type: ignore[attr-defined]
+    return logp
+
+
+def _quadratic(prec: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``log p(x) = −½ xᵀPx`` with its gradient ``−½ (P + Pᵀ) x``, as autograd gives it."""
+    sym = 0.5 * (prec + prec.T)
+
+    def logp(x: torch.Tensor) -> torch.Tensor:
+        return -0.5 * (x * (x @ prec.to(x.dtype))).sum(1)
+
+    def value_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        px = x @ sym.to(x.dtype)
+        return -0.5 * (x * (x @ prec.to(x.dtype))).sum(1), -px
+
+    return _with_value_and_grad(logp, value_and_grad)
+
+
 def _diag_gaussian(name: str, std: torch.Tensor) -> Target:
     def logp(x: torch.Tensor) -> torch.Tensor:
         return -0.5 * (x / std).pow(2).sum(1)
+
+    def value_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = x / std
+        return -0.5 * z.pow(2).sum(1), -z / std
+
+    _with_value_and_grad(logp, value_and_grad)
 
     def sample(n: int, g: torch.Generator) -> torch.Tensor:
         return torch.randn(n, std.numel(), generator=g) * std
@@ -75,9 +104,7 @@ def rotated_ill_conditioned_gaussian(dim: int = 50, seed: int = 0) -> Target:
     prec = rot @ torch.diag(std**-2) @ rot.T
     prec = 0.5 * (prec + prec.T)
     factor = rot * std  # Σ = (R·diag σ)(R·diag σ)ᵀ
-
-    def logp(x: torch.Tensor) -> torch.Tensor:
-        return -0.5 * (x * (x @ prec.to(x.dtype))).sum(1)
+    logp = _quadratic(prec)
 
     def sample(n: int, g: torch.Generator) -> torch.Tensor:
         z = torch.randn(n, dim, generator=g, dtype=torch.float64)
@@ -93,9 +120,7 @@ def strongly_correlated_gaussian() -> Target:
     cov = torch.tensor([[50.05, -49.95], [-49.95, 50.05]])
     prec = torch.linalg.inv(cov)
     chol = torch.linalg.cholesky(cov)
-
-    def logp(x: torch.Tensor) -> torch.Tensor:
-        return -0.5 * (x * (x @ prec.to(x.dtype))).sum(1)
+    logp = _quadratic(prec)
 
     def sample(n: int, g: torch.Generator) -> torch.Tensor:
         return torch.randn(n, 2, generator=g) @ chol.T

@@ -243,7 +243,7 @@ def _pts(x: float) -> float:
     "ortho", summary="Orthogonal convolutions (OCNN) as a regulariser for any conv net",
     paper="arXiv:1911.12207", claims=CLAIMS,
     configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 10, "quick": 80, "full": 4000})
+    seconds={"tiny": 10, "quick": 65, "full": 4000})
 def run(ctx: Any, cfg: OrthoConfig) -> MethodReport:
     """Reproduce the OCNN claims on Fashion-MNIST (see the module docstring)."""
     report = ctx.new_report()

@@ -236,7 +236,7 @@ def _pts(x: float) -> float:
     "rpg", summary="Recurrent parameter generators: layer weights from one shared bank",
     paper="arXiv:2107.07110", claims=CLAIMS,
     configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 8, "quick": 60, "full": 3000})
+    seconds={"tiny": 8, "quick": 52, "full": 3000})
 def run(ctx: Any, cfg: RPGConfig) -> MethodReport:
     """Reproduce the RPG claims on Fashion-MNIST (see the module docstring)."""
     report = ctx.new_report()

@@ -42,8 +42,18 @@ def logdensity_and_grad(
 
     Uses ``torch.autograd.grad`` on ``logdensity_fn(x).sum()``, which is valid because the
     chains of a batch are independent (row ``i`` of the output depends on row ``i`` only).
-    Counts as one gradient evaluation per chain.
+    A ``logdensity_fn`` with a ``value_and_grad`` attribute (``x -> (logp, grad)``, e.g. a
+    Gaussian's closed form) is used instead: on small targets the autograd call dominates
+    a leapfrog step. Counts as one gradient evaluation per chain either way.
     """
+    value_and_grad = getattr(logdensity_fn, "value_and_grad", None)
+    if value_and_grad is not None:
+        logp, grad = value_and_grad(position.detach())
+        if logp.shape != position.shape[:1] or grad.shape != position.shape:
+            raise ValueError(
+                f"logdensity_fn.value_and_grad must return shapes {tuple(position.shape[:1])} "
+                f"and {tuple(position.shape)}, got {tuple(logp.shape)} and {tuple(grad.shape)}")
+        return logp.detach(), grad.detach()
     with torch.enable_grad():
         x = position.detach().requires_grad_(True)
         logp = logdensity_fn(x)

@@ -335,7 +335,7 @@ def _figure(report: MethodReport, tf: TransformerFactors) -> None:
     summary="one sparse dictionary for every layer's hidden states of a transformer",
     paper="arXiv:2103.15949", claims=CLAIMS,
     configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 15, "quick": 70, "full": 5400})
+    seconds={"tiny": 15, "quick": 90, "full": 5400})
 def run(ctx: Any, cfg: RunConfig) -> MethodReport:
     """Fit on the training split per seed, score every claim on the held-out split against
     the random-dictionary and shuffled-context controls; write the browser and the model."""

@@ -170,7 +170,7 @@ def _poly_test(senses: np.ndarray, l0_real: np.ndarray, l0_ctrl: np.ndarray, *,
     "word_factors", summary="sparse dictionary factors of word vectors, read through words",
     paper="arXiv:1910.03833", claims=CLAIMS,
     configs={"tiny": TINY, "quick": QUICK, "full": FULL},
-    seconds={"tiny": 12, "quick": 40, "full": 1800})
+    seconds={"tiny": 12, "quick": 65, "full": 1800})
 def run(ctx: Any, cfg: RunConfig) -> MethodReport:
     """Fit per seed, measure coherence, polysemy, similarity and analogy against the controls."""
     from reprlab import sparse as S
