@@ -42,7 +42,7 @@ from reprlab.samplers.base import (
     check_step_size,
     logdensity_and_grad,
 )
-from reprlab.samplers.metrics import EuclideanMetric, gaussian_euclidean
+from reprlab.samplers.metrics import EuclideanMetric, gaussian_euclidean, metric_cache
 
 __all__ = ["HMCState", "HMCInfo", "init", "leapfrog", "build_kernel", "hmc",
            "per_chain_step_size"]
@@ -245,21 +245,15 @@ class hmc:  # noqa: N801 — BlackJAX's spelling: a class whose call builds the 
             raise ValueError(f"num_integration_steps must be an int >= 1, got "
                              f"{num_integration_steps!r}")
         kernel = build_kernel()
-        cache: dict = {}
+        metric_for = metric_cache(inverse_mass_matrix)
 
         def init_fn(position: torch.Tensor) -> HMCState:
             return init(position, logdensity_fn)
 
         def step_fn(generator: torch.Generator, state: HMCState):
-            x = state.position
-            key = (x[0].numel(), x.dtype, x.device)
-            if key not in cache:  # validate and factorise the mass matrix once
-                cache.clear()
-                cache[key] = gaussian_euclidean(inverse_mass_matrix, key[0], dtype=x.dtype,
-                                                device=x.device)
             return kernel(generator, state, logdensity_fn, step_size, inverse_mass_matrix,
                           num_integration_steps, step_size_jitter=step_size_jitter,
-                          trajectory_jitter=trajectory_jitter, metric=cache[key])
+                          trajectory_jitter=trajectory_jitter, metric=metric_for(state.position))
 
         return SamplingAlgorithm(init_fn, step_fn)
 

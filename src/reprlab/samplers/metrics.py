@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["EuclideanMetric", "gaussian_euclidean", "check_inverse_mass_matrix"]
+__all__ = ["EuclideanMetric", "gaussian_euclidean", "check_inverse_mass_matrix",
+           "metric_cache"]
 
 
 class EuclideanMetric(NamedTuple):
@@ -99,3 +100,20 @@ def gaussian_euclidean(inverse_mass_matrix, dim: int, *, dtype: torch.dtype = to
 
 def _dim(position: torch.Tensor) -> int:
     return int(math.prod(position.shape[1:]))
+
+
+def metric_cache(inverse_mass_matrix) -> Callable[[torch.Tensor], EuclideanMetric]:
+    """``metric_for(position)``: the metric of ``inverse_mass_matrix`` for positions like
+    ``position``, validated and factorised once per (size, dtype, device) — a sampler's
+    ``step`` calls it every step."""
+    cache: dict = {}
+
+    def metric_for(x: torch.Tensor) -> EuclideanMetric:
+        key = (x[0].numel(), x.dtype, x.device)
+        if key not in cache:
+            cache.clear()
+            cache[key] = gaussian_euclidean(inverse_mass_matrix, key[0], dtype=x.dtype,
+                                            device=x.device)
+        return cache[key]
+
+    return metric_for

@@ -46,7 +46,7 @@ from reprlab.samplers.hamiltonian import (
     init,
     per_chain_step_size,
 )
-from reprlab.samplers.metrics import EuclideanMetric, gaussian_euclidean
+from reprlab.samplers.metrics import EuclideanMetric, gaussian_euclidean, metric_cache
 
 __all__ = ["NUTSInfo", "init", "build_kernel", "nuts"]
 
@@ -244,19 +244,13 @@ class nuts:  # noqa: N801 — BlackJAX's spelling: a class whose call builds the
         _check_jitter(step_size_jitter)
         kernel = build_kernel(max_tree_depth=max_tree_depth,
                               divergence_threshold=divergence_threshold)
-        cache: dict = {}
+        metric_for = metric_cache(inverse_mass_matrix)
 
         def init_fn(position: torch.Tensor) -> HMCState:
             return init(position, logdensity_fn)
 
         def step_fn(generator: torch.Generator, state: HMCState):
-            x = state.position
-            key = (x[0].numel(), x.dtype, x.device)
-            if key not in cache:  # validate and factorise the mass matrix once
-                cache.clear()
-                cache[key] = gaussian_euclidean(inverse_mass_matrix, key[0], dtype=x.dtype,
-                                                device=x.device)
             return kernel(generator, state, logdensity_fn, step_size, inverse_mass_matrix,
-                          step_size_jitter=step_size_jitter, metric=cache[key])
+                          step_size_jitter=step_size_jitter, metric=metric_for(state.position))
 
         return SamplingAlgorithm(init_fn, step_fn)
