@@ -75,12 +75,17 @@ class ReproduceContext:
             raise ValueError(f"number of seeds must be >= 1, got {n}")
         return [self.seed + i for i in range(int(n))]
 
-    def settings(self) -> dict[str, Any]:
-        """What a checkpoint of this run is keyed on."""
+    def config_dict(self) -> Any:
+        """The config as plain values (a dataclass config as its dict)."""
         cfg = self.config
         if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-            cfg = dataclasses.asdict(cfg)
-        return {"method": self.method, "config_name": self.config_name, "config": cfg,
+            return dataclasses.asdict(cfg)
+        return cfg
+
+    def settings(self) -> dict[str, Any]:
+        """What a checkpoint of this run is keyed on."""
+        return {"method": self.method, "config_name": self.config_name,
+                "config": self.config_dict(),
                 "seed": self.seed, "dtype": str(self.dtype), "device": self.device.type}
 
     @property
@@ -93,9 +98,7 @@ class ReproduceContext:
 
     def new_report(self, **kwargs: Any) -> MethodReport:
         """An empty :class:`MethodReport` for this method, with the config recorded."""
-        cfg = self.config
-        if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-            cfg = dataclasses.asdict(cfg)
+        cfg = self.config_dict()
         return MethodReport(self.method, config=dict(cfg) if isinstance(cfg, dict) else
                             {"config": cfg}, config_name=self.config_name, seed=self.seed,
                             **kwargs)
