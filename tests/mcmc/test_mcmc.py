@@ -268,14 +268,20 @@ def test_user_module_target_and_plain_optim_training_loop():
     assert torch.isfinite(draws).all() and not draws.requires_grad
 
 
-@pytest.mark.parametrize("name", ["icg", "roticg", "scg"])
+@pytest.mark.parametrize("name", ["icg", "roticg", "scg", "funnel", "blr"])
 def test_closed_form_gradients_equal_autograd(name):
-    """The Gaussian targets' value_and_grad (used by the samplers) is autograd's answer."""
+    """The targets' value_and_grad (used by the samplers) is autograd's answer, also where
+    the funnel's clamp is active (|y| > 25) and for large logistic margins."""
     from reprlab.mcmc.targets import get_target
     from reprlab.samplers.base import logdensity_and_grad
 
     target = get_target(name)
+    assert hasattr(target.logdensity_fn, "value_and_grad")
     x = torch.randn(7, target.dim, generator=torch.Generator().manual_seed(1)).double()
+    if name == "funnel":
+        x[0, 0], x[1, 0] = 30.0, -27.0
+    if name == "blr":
+        x[0] *= 20.0
     fast_logp, fast_grad = logdensity_and_grad(target.logdensity_fn, x)
     xr = x.clone().requires_grad_(True)
     logp = target.logdensity_fn(xr)

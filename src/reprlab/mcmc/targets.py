@@ -137,13 +137,23 @@ def neal_funnel(dim: int = 20, scale: float = 3.0) -> Target:
         return (-(y**2) / (2 * scale**2) - 0.5 * rest.pow(2).sum(1) * y.clamp(-25, 25).exp()
                 + 0.5 * (dim - 1) * y)
 
+    def value_and_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y, rest = x[:, 0], x[:, 1:]
+        w = y.clamp(-25, 25).exp()
+        half_sq = 0.5 * rest.pow(2).sum(1)
+        inside = ((y >= -25) & (y <= 25)).to(x.dtype)  # clamp's derivative, as autograd's
+        grad_y = -y / scale**2 - half_sq * w * inside + 0.5 * (dim - 1)
+        value = -(y**2) / (2 * scale**2) - half_sq * w + 0.5 * (dim - 1) * y
+        return value, torch.cat([grad_y[:, None], -rest * w[:, None]], dim=1)
+
     def sample(n: int, g: torch.Generator) -> torch.Tensor:
         y = scale * torch.randn(n, 1, generator=g)
         return torch.cat([y, torch.randn(n, dim - 1, generator=g) * (-y / 2).exp()], dim=1)
 
     std = torch.full((dim,), math.exp(scale**2 / 4))  # E[e^{−y}] = e^{s²/2}
     std[0] = scale
-    return Target(f"funnel-{dim}d", dim, logp, sample, torch.zeros(dim), std)
+    return Target(f"funnel-{dim}d", dim, _with_value_and_grad(logp, value_and_grad), sample,
+                  torch.zeros(dim), std)
 
 
 def gaussian_mixture_2d(n_modes: int = 4, radius: float = 2.5, std: float = 0.5) -> Target:
@@ -197,7 +207,17 @@ def bayesian_logistic_regression(features: torch.Tensor, labels: torch.Tensor, *
         return (torch.nn.functional.logsigmoid(logits * y.to(beta.dtype)).sum(1)
                 - beta.pow(2).sum(1) / (2 * prior_std**2))
 
-    return Target(name, X.shape[1] + 1, logp)
+    def value_and_grad(beta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = X.to(beta.dtype), y.to(beta.dtype)
+        margin = (beta[:, 1:] @ xs.T + beta[:, :1]) * ys
+        # d logsigmoid(m)/dm = sigmoid(−m); chain rule through m = y·(β0 + xβ)
+        dlogit = torch.sigmoid(-margin) * ys
+        grad = torch.cat([dlogit.sum(1, keepdim=True), dlogit @ xs], dim=1)
+        value = (torch.nn.functional.logsigmoid(margin).sum(1)
+                 - beta.pow(2).sum(1) / (2 * prior_std**2))
+        return value, grad - beta / prior_std**2
+
+    return Target(name, X.shape[1] + 1, _with_value_and_grad(logp, value_and_grad))
 
 
 def breast_cancer_logistic(prior_std: float = 10.0) -> Target:

@@ -105,7 +105,7 @@ FULL = RunConfig(
         n_factors=1000, lam=0.1, epochs=2, learn_fraction=1.0, max_iter=300,
         encode_max_iter=300, lr=0.005, bias_correction=False, context_batch=32,
         code_batch=1024, top_k=50, importance_n=20, stats_contexts=1000, track_max=400,
-        working_set=64, device=_CUDA))
+        device=_CUDA))
 
 _DATA = "MiniLM-L6 hidden states of gensim's Wikipedia + Lee sentences (held-out split)"
 _CONTROL = ("a random dictionary of the same size (unit Gaussian atoms, same λ), and the "
