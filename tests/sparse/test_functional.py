@@ -344,3 +344,82 @@ def test_bad_learning_inputs():
         F.dictionary_step(F.init_state(phi), x, lam=0.1, lr=-1.0)
     with pytest.raises(ValueError, match="init must have shape"):
         F.learn_dictionary(x, n_atoms=4, lam=0.1, init=torch.zeros(3, 16))
+
+
+# ----------------------------------------------------------------------------- compiled path
+def _coherent(seed: int, n: int = 48, k: int = 400, d: int = 24):
+    """Coherent atoms (a shared direction plus noise, pairwise |cos| up to ~0.9): supports
+    lie far down the initial correlation ranking, so rows need several working-set rounds."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(1, d, generator=g, dtype=torch.float64)
+    phi = F.normalize_atoms(base + 0.6 * torch.randn(k, d, generator=g, dtype=torch.float64))
+    x = torch.randn(n, d, generator=g, dtype=torch.float64) + 2 * base
+    return x / x.norm(dim=1, keepdim=True), phi
+
+
+@pytest.mark.parametrize("positive", [True, False])
+def test_compiled_path_equals_the_torch_solver(positive, monkeypatch):
+    """The per-row compiled coordinate descent and the batched torch solver (numba absent)
+    certify the same conditions, so they return the same codes."""
+    x, phi = _coherent(3)
+    lam = 0.02
+    kw = dict(lam=lam, positive=positive, max_iter=20000, tol=1e-12, kkt_tol=1e-9)
+    fast, n_sweeps = F.sparse_encode(x, phi, return_n_iter=True, **kw)
+    assert F.mean_l0(fast) > 5 and n_sweeps > 0
+    monkeypatch.setattr(F, "_compiled", lambda: None)
+    slow = F.sparse_encode(x, phi, **kw)
+    dense = F.sparse_encode(x, phi, working_set=0, **kw)
+    torch.testing.assert_close(fast, slow, atol=1e-7, rtol=0)
+    torch.testing.assert_close(fast, dense, atol=1e-7, rtol=0)
+    assert float(F.kkt_violation(x, phi, fast, lam=lam, positive=positive).max()) <= \
+        1e-9 * lam + 1e-12
+
+
+def test_compiled_rows_left_uncertified_are_finished_by_the_torch_solver(monkeypatch):
+    """With one working-set round the compiled solver cannot certify every row; those rows
+    are handed, warm, to the torch solver, and every returned row is certified."""
+    from reprlab.sparse import _cd
+
+    x, phi = _coherent(4)
+    lam = 0.02
+    seen = {}
+    encode = _cd.encode_rows
+
+    def spy(*args, **kwargs):
+        viol, ok, sweeps = encode(*args, **kwargs)
+        seen["uncertified"] = int((~ok).sum())
+        return viol, ok, sweeps
+
+    monkeypatch.setattr(_cd, "encode_rows", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", F.CertificateWarning)
+        a = F.sparse_encode(x, phi, lam=lam, max_rounds=1, max_iter=20000, kkt_tol=1e-6)
+    assert seen["uncertified"] > 0
+    assert float(F.kkt_violation(x, phi, a, lam=lam).max()) <= 1e-6 * lam + 1e-12
+
+
+def test_compiled_path_is_independent_of_threads_and_chunks():
+    """Rows are solved independently: on the same correlations and Gram matrix the kernel's
+    codes are bitwise equal on 1 or 2 threads; through sparse_encode (whose GEMMs may round
+    differently by thread count and chunk) they agree to the certificate's accuracy."""
+    from reprlab.sparse import _cd
+
+    x, phi = _coherent(5, n=64)
+    x32, phi32 = x.float(), phi.float()
+    corr = (x32 @ phi32.T).numpy()
+    gram = (phi32 @ phi32.T).numpy()
+    outs = []
+    for threads in (1, 2):
+        out = np.empty_like(corr)
+        _, ok, _ = _cd.encode_rows(corr, gram, None, out, lam=0.03, positive=True, size=32,
+                                   max_sweeps=500, max_rounds=20, kkt_tol=1e-3,
+                                   eps=float(np.finfo(np.float32).eps), gmax=1.0,
+                                   threads=threads)
+        assert ok.all()
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1])
+    full = F.sparse_encode(x32, phi32, lam=0.03)
+    chunked = F.sparse_encode(x32, phi32, lam=0.03, chunk_size=5)
+    assert full.dtype == torch.float32
+    torch.testing.assert_close(full, chunked, atol=1e-4, rtol=0)
+    torch.testing.assert_close(full, torch.from_numpy(outs[0]), atol=1e-4, rtol=0)
