@@ -13,3 +13,6 @@ if command -v apt-get >/dev/null 2>&1; then
 fi
 # torch==2.13.0 is pinned in pyproject.toml (the CPU wheel).
 python3 -m pip install -q -e ".[test]"
+# compile the sparse engine's CPU kernel once (numba caches it on disk; otherwise the first
+# sparse_encode of every fresh install compiles for ~30 s)
+python3 -c "from reprlab.sparse import _cd; _cd.precompile()"

@@ -423,3 +423,10 @@ def test_compiled_path_is_independent_of_threads_and_chunks():
     assert full.dtype == torch.float32
     torch.testing.assert_close(full, chunked, atol=1e-4, rtol=0)
     torch.testing.assert_close(full, torch.from_numpy(outs[0]), atol=1e-4, rtol=0)
+
+
+def test_precompile_runs():
+    """setup.sh compiles the kernels ahead of time with this call."""
+    from reprlab.sparse import _cd
+
+    _cd.precompile()

@@ -291,3 +291,19 @@ def encode_rows(corr: np.ndarray, gram: np.ndarray, init: np.ndarray | None, out
         nb.set_parallel_chunksize(prev_chunk)
         nb.set_num_threads(prev)
     return viol, ok, sweeps
+
+
+def precompile() -> None:
+    """Compile the float32 and float64 kernels now (numba caches them on disk, so later
+    processes load them in well under a second instead of compiling for ~30 s on their
+    first call). ``setup.sh`` runs this once after installing."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        phi = rng.standard_normal((8, 4)).astype(dtype)
+        x = rng.standard_normal((2, 4)).astype(dtype)
+        corr = np.ascontiguousarray(x @ phi.T)
+        gram = np.ascontiguousarray(phi @ phi.T)
+        out = np.empty_like(corr)
+        encode_rows(corr, gram, None, out, lam=0.1, positive=True, size=4, max_sweeps=10,
+                    max_rounds=2, kkt_tol=1e-3, eps=float(np.finfo(dtype).eps), gmax=1.0,
+                    threads=1)
