@@ -430,3 +430,30 @@ def test_precompile_runs():
     from reprlab.sparse import _cd
 
     _cd.precompile()
+
+
+def _encode_in_child(queue) -> None:
+    torch.set_num_threads(1)  # as PyTorch DataLoader workers do
+    x, phi = _coherent(6, n=16)
+    a = F.sparse_encode(x.float(), phi.float(), lam=0.05)
+    queue.put(float(F.kkt_violation(x, phi, a.double(), lam=0.05).max()))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_forked_child_after_the_thread_pool_started_still_encodes():
+    """GNU OpenMP's pool does not survive fork (numba terminates such a child): a process
+    forked after the kernel ran uses the torch solver, and its codes are certified."""
+    import multiprocessing as mp
+
+    from reprlab.sparse import _cd
+
+    x, phi = _coherent(6, n=16)
+    F.sparse_encode(x.float(), phi.float(), lam=0.05)  # starts the pool in this process
+    assert _cd.usable()
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_encode_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) <= 1e-3 * 0.05 + 2e-4

@@ -21,6 +21,8 @@ several times faster than batched FISTA.
 
 from __future__ import annotations
 
+import os
+
 import numba as nb
 import numpy as np
 
@@ -261,6 +263,25 @@ def _kernel(corr, gram, init, out, lam, positive, size, max_sweeps, max_rounds, 
         out_sweeps[r] = total
 
 
+# GNU OpenMP's thread pool does not survive fork: numba terminates a child that enters a
+# parallel region after its parent started the pool (PyTorch DataLoader workers are forked
+# this way by default on Linux). Such children use the batched torch solver instead.
+_pool = {"started": False, "forked": False}
+
+
+def _after_fork_in_child() -> None:
+    if _pool["started"]:
+        _pool["forked"] = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def usable() -> bool:
+    """False in a process forked after this one's thread pool started."""
+    return not _pool["forked"]
+
+
 def encode_rows(corr: np.ndarray, gram: np.ndarray, init: np.ndarray | None, out: np.ndarray,
                 *, lam: float, positive: bool, size: int, max_sweeps: int, max_rounds: int,
                 kkt_tol: float, eps: float, gmax: float, threads: int,
@@ -278,15 +299,20 @@ def encode_rows(corr: np.ndarray, gram: np.ndarray, init: np.ndarray | None, out
     ok = np.zeros(n, np.bool_)
     sweeps = np.zeros(n, np.int64)
     start = init if init is not None else np.empty((0, corr.shape[1]), corr.dtype)
+    args = (corr, gram, start, out, float(lam), bool(positive), int(size), int(max_sweeps),
+            int(max_rounds), float(kkt_tol * lam), float(eps), float(gmax), viol, ok, sweeps)
+    if _pool["forked"]:
+        raise RuntimeError("the compiled sparse kernel cannot run in a process forked after "
+                           "its thread pool started; sparse_encode uses the torch solver "
+                           "there (check _cd.usable())")
     prev = nb.get_num_threads()
     nb.set_num_threads(max(1, min(int(threads), nb.config.NUMBA_NUM_THREADS)))
     # rows differ a lot in cost: hand them out in small chunks rather than one block per
     # thread
     prev_chunk = nb.set_parallel_chunksize(8)
+    _pool["started"] = True
     try:
-        _kernel(corr, gram, start, out, float(lam), bool(positive), int(size), int(max_sweeps),
-                int(max_rounds), float(kkt_tol * lam), float(eps), float(gmax), viol, ok,
-                sweeps)
+        _kernel(*args)
     finally:
         nb.set_parallel_chunksize(prev_chunk)
         nb.set_num_threads(prev)
@@ -294,9 +320,9 @@ def encode_rows(corr: np.ndarray, gram: np.ndarray, init: np.ndarray | None, out
 
 
 def precompile() -> None:
-    """Compile the float32 and float64 kernels now (numba caches them on disk, so later
+    """Compile the float32 and float64 kernels now: numba caches them on disk, so later
     processes load them in well under a second instead of compiling for ~30 s on their
-    first call). ``setup.sh`` runs this once after installing."""
+    first call. ``setup.sh`` runs this once after installing."""
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         phi = rng.standard_normal((8, 4)).astype(dtype)

@@ -630,12 +630,13 @@ def _encode_rows(x: torch.Tensor, dictionary: torch.Tensor, gram: torch.Tensor |
 
 def _compiled():
     """The compiled coordinate-descent module (:mod:`reprlab.sparse._cd`), or None where
-    numba does not import (then the batched torch solver runs everywhere)."""
+    numba does not import or in a process forked after the kernel's thread pool started
+    (then the batched torch solver runs)."""
     try:
         from reprlab.sparse import _cd
     except ImportError:  # pragma: no cover - numba is a dependency
         return None
-    return _cd
+    return _cd if _cd.usable() else None
 
 
 class CertificateWarning(RuntimeWarning):
