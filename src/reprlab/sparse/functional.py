@@ -711,6 +711,10 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
     Returns
     -------
     codes : Tensor, shape (N, K)
+        Detached (no autograd graph), in x's dtype and device. To train a dictionary that is
+        an ``nn.Parameter`` with autograd, compute the objective at the codes, e.g.
+        ``(0.5 * ((x - codes @ phi) ** 2).sum(1)).mean()``: at the optimum its gradient
+        w.r.t. Φ is the gradient of the lasso's optimal value (envelope theorem).
 
     Examples
     --------
@@ -719,6 +723,11 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
     tensor([[1.5000, 0.0000, 0.0000]])
     """
     _check_inputs(x, dictionary, lam)
+    # the codes carry no autograd graph (an iterative, certified solver is not something to
+    # differentiate through); gradients w.r.t. the dictionary follow from the objective at
+    # the codes (envelope theorem), see the docstring
+    x, dictionary = x.detach(), dictionary.detach()
+    init = init.detach() if isinstance(init, torch.Tensor) else init
     lam = float(lam)
     _check_int("max_iter", max_iter, low=1)
     _check_float("tol", tol)
