@@ -413,8 +413,8 @@ def test_compiled_path_is_independent_of_threads_and_chunks():
         out = np.empty_like(corr)
         _, ok, _ = _cd.encode_rows(corr, gram, None, out, lam=0.03, positive=True, size=32,
                                    max_sweeps=500, max_rounds=20, kkt_tol=1e-3,
-                                   eps=float(np.finfo(np.float32).eps), gmax=1.0,
-                                   threads=threads)
+                                   floor_unit=F._FLOOR_ULPS * float(np.finfo(np.float32).eps),
+                                   gmax=1.0, threads=threads)
         assert ok.all()
         outs.append(out)
     assert np.array_equal(outs[0], outs[1])

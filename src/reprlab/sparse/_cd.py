@@ -171,7 +171,7 @@ def _solve_set(xw, qw, cw, gw, lam, positive, tol, max_sweeps):  # pragma: no co
 
 @nb.njit(parallel=True, cache=True)
 def _kernel(corr, gram, init, out, lam, positive, size, max_sweeps, max_rounds, tol_abs,
-            eps, gmax, out_viol, out_ok, out_sweeps):  # pragma: no cover - compiled
+            floor_unit, gmax, out_viol, out_ok, out_sweeps):  # pragma: no cover - compiled
     n, k = corr.shape
     warm = init.shape[0] == n
     for r in nb.prange(n):
@@ -209,13 +209,13 @@ def _kernel(corr, gram, init, out, lam, positive, size, max_sweeps, max_rounds, 
             for j in range(k):
                 v = _dist(q[j], x[j], lam, positive)
                 viol = max(viol, v)
-                if v > 0.0 and x[j] == 0.0 and not in_ws[j]:
+                if v > 0.0 and not in_ws[j]:  # (every nonzero is in W)
                     score[n_cand] = v
                     cand[n_cand] = j
                     n_cand += 1
             # the certificate: KKT over all atoms within tol + a rounding floor of the
             # working dtype (c − xG is what a caller recomputes)
-            ok = viol <= tol_abs + 32.0 * eps * (cmax + l1 * gmax)
+            ok = viol <= tol_abs + floor_unit * (cmax + l1 * gmax)
             if ok or rnd == max_rounds:
                 break
             # W ← the support + the strongest violators: at least `size`, at most as many
@@ -284,15 +284,17 @@ def usable() -> bool:
 
 def encode_rows(corr: np.ndarray, gram: np.ndarray, init: np.ndarray | None, out: np.ndarray,
                 *, lam: float, positive: bool, size: int, max_sweeps: int, max_rounds: int,
-                kkt_tol: float, eps: float, gmax: float, threads: int,
+                kkt_tol: float, floor_unit: float, gmax: float, threads: int,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve every row into ``out`` (N, K) (any float dtype), from ``init`` or zeros.
 
     ``corr`` (N, K) and ``gram`` (K, K) C-contiguous, in the working dtype (sums are in
     float64). A row is certified when its KKT violation over all atoms is ≤ ``kkt_tol``·λ +
-    32·eps·(max|c| + ‖a‖₁·max G_ii), ``eps`` the working dtype's; coordinate descent on W
-    stops at half that tolerance. Returns (violation (N,), certified (N,), sweeps (N,));
-    uncertified rows (after ``max_rounds``) are for the caller to finish.
+    ``floor_unit``·(max|c| + ‖a‖₁·max G_ii), the rounding floor of
+    :func:`reprlab.sparse.functional.kkt_violation`'s check (``floor_unit`` = a few ulps of
+    the working dtype); coordinate descent on W stops at half the tolerance. Returns
+    (violation (N,), certified (N,), sweeps (N,)); uncertified rows (after ``max_rounds``)
+    are for the caller to finish.
     """
     n = corr.shape[0]
     viol = np.empty(n)
@@ -300,7 +302,8 @@ def encode_rows(corr: np.ndarray, gram: np.ndarray, init: np.ndarray | None, out
     sweeps = np.zeros(n, np.int64)
     start = init if init is not None else np.empty((0, corr.shape[1]), corr.dtype)
     args = (corr, gram, start, out, float(lam), bool(positive), int(size), int(max_sweeps),
-            int(max_rounds), float(kkt_tol * lam), float(eps), float(gmax), viol, ok, sweeps)
+            int(max_rounds), float(kkt_tol * lam), float(floor_unit), float(gmax), viol, ok,
+            sweeps)
     if _pool["forked"]:
         raise RuntimeError("the compiled sparse kernel cannot run in a process forked after "
                            "its thread pool started; sparse_encode uses the torch solver "
@@ -331,5 +334,4 @@ def precompile() -> None:
         gram = np.ascontiguousarray(phi @ phi.T)
         out = np.empty_like(corr)
         encode_rows(corr, gram, None, out, lam=0.1, positive=True, size=4, max_sweeps=10,
-                    max_rounds=2, kkt_tol=1e-3, eps=float(np.finfo(dtype).eps), gmax=1.0,
-                    threads=1)
+                    max_rounds=2, kkt_tol=1e-3, floor_unit=0.0, gmax=1.0, threads=1)

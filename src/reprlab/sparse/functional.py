@@ -205,11 +205,14 @@ def _violation(g: torch.Tensor, a: torch.Tensor, lam: float, positive: bool) -> 
     return v.amax(1) if v.shape[1] else v.new_zeros(v.shape[0])
 
 
+# the KKT check's rounding floor, in ulps of the working dtype (both solvers)
+_FLOOR_ULPS = 32
+
+
 def _floor(c_abs: torch.Tensor, a: torch.Tensor, gmax: float) -> torch.Tensor:
     """Per-row rounding floor of the KKT check: correlations are computed as c − aG in the
     working dtype, whose error grows with |c| and ‖a‖₁·max|G|."""
-    eps = torch.finfo(a.dtype).eps
-    return 32 * eps * (c_abs + a.abs().sum(1) * gmax)
+    return _FLOOR_ULPS * torch.finfo(a.dtype).eps * (c_abs + a.abs().sum(1) * gmax)
 
 
 def kkt_violation(x: torch.Tensor, dictionary: torch.Tensor, codes: torch.Tensor, *,
@@ -784,7 +787,7 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
     for start in range(0, n, chunk_size):
         sl = slice(start, start + chunk_size)
         x_sl, init_sl = x[sl], None if init is None else init[sl]
-        it_cd = 0
+        a, it_cd, left = None, 0, None
         if compiled:
             # per-row compiled coordinate descent on working sets; the rows it cannot
             # certify within max_rounds finish below, warm-started from its codes
@@ -793,27 +796,23 @@ def sparse_encode(x: torch.Tensor, dictionary: torch.Tensor, *, lam: float,
             _, ok, sweeps = _cd.encode_rows(
                 corr, gram_np, None if init_sl is None else init_sl.contiguous().numpy(),
                 a.numpy(), lam=lam, positive=positive, size=size, max_sweeps=max_iter,
-                max_rounds=max_rounds, kkt_tol=kkt_tol, eps=torch.finfo(x.dtype).eps,
-                gmax=gmax, threads=torch.get_num_threads())
-            left = np.flatnonzero(~ok)
+                max_rounds=max_rounds, kkt_tol=kkt_tol,
+                floor_unit=_FLOOR_ULPS * torch.finfo(x.dtype).eps, gmax=gmax,
+                threads=torch.get_num_threads())
             it_cd = int(sweeps.max(initial=0))
-            if left.size == 0:
-                codes.append(a)
-                n_iter = max(n_iter, it_cd)
-                continue
-            rows = torch.from_numpy(left)
-            sub, it = _encode_rows(x_sl[rows], dictionary, gram, lam=lam, positive=positive,
-                                   max_iter=max_iter, tol=tol, init=a[rows], size=size,
-                                   restart=restart, check_every=check_every,
-                                   kkt_tol=kkt_tol, max_rounds=max_rounds, block_rows=None,
+            left = torch.from_numpy(np.flatnonzero(~ok))
+            x_sl, init_sl = x_sl[left], a[left]
+        it = 0
+        if x_sl.shape[0]:
+            sub, it = _encode_rows(x_sl, dictionary, gram, lam=lam, positive=positive,
+                                   max_iter=max_iter, tol=tol, init=init_sl, size=size,
+                                   restart=restart, check_every=check_every, kkt_tol=kkt_tol,
+                                   max_rounds=max_rounds, block_rows=None,
                                    lip_global=lip_global, gmax=gmax, budget=budget)
-            a[rows] = sub
-        else:
-            a, it = _encode_rows(x_sl, dictionary, gram, lam=lam, positive=positive,
-                                 max_iter=max_iter, tol=tol, init=init_sl, size=size,
-                                 restart=restart, check_every=check_every, kkt_tol=kkt_tol,
-                                 max_rounds=max_rounds, block_rows=None,
-                                 lip_global=lip_global, gmax=gmax, budget=budget)
+            if a is None:
+                a = sub
+            else:
+                a[left] = sub
         codes.append(a)
         n_iter = max(n_iter, it_cd + it)
     out = torch.cat(codes)
